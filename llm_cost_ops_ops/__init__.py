@@ -1,0 +1,1 @@
+"""Dagster orchestration for the LLM Cost Ops platform's lifecycle on Kubernetes."""

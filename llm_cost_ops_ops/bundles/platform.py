@@ -1,0 +1,16 @@
+"""Names the platform's manifests use for its parts, shared by the checks."""
+
+NAME_LABEL = "app.kubernetes.io/name"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+
+API_APP = "llm-cost-ops"  # Deployment, Service, HPA, PDB and pod name label of the API
+DATABASE_APP = "postgres"  # StatefulSet and pod name label of PostgreSQL
+SCRAPER_APP = "prometheus"  # pod name label of the metrics scraper
+MONITORING_DEPLOYMENTS = ("prometheus", "grafana")
+APP_CONFIGMAP = "llm-cost-ops-config"
+APP_SECRET = "llm-cost-ops-secrets"
+DATABASE_VOLUME_CLAIM = "data"
+PLACEHOLDER_MARKERS = ("changeme", "change-me", "placeholder", "replace-me")
+
+# Annotation a workload sets, with the reason, when a container cannot run read-only.
+WRITABLE_ROOT_ANNOTATION = "llm-cost-ops-ops/writable-root-filesystem"

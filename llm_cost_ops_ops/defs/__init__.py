@@ -1,0 +1,1 @@
+"""Dagster wiring: resources wrapping the libraries, and per-environment definitions."""

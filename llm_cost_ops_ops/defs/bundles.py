@@ -1,0 +1,128 @@
+"""Per-environment manifest-bundle assets and their blocking checks.
+
+One asset per environment (`manifests/dev`, `manifests/staging`, `manifests/prod`) rather than one
+asset with static partitions: each environment has its own downstream (deploy, schema, backups),
+its own checks and its own jobs, and a blocking check on one environment must never hold up another.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import dagster as dg
+
+from ..bundles.contract import check_contract
+from ..bundles.findings import Finding, errors
+from ..bundles.model import RenderedBundle
+from ..bundles.policy import check_policy
+from ..bundles.schema import check_schema
+from ..environments import EnvironmentSpec
+from .resources import PlatformManifests
+
+MAX_TABLE_ROWS = 200
+
+
+def bundle_key(environment: str) -> dg.AssetKey:
+    return dg.AssetKey(["manifests", environment])
+
+
+def _objects_table(bundle: RenderedBundle) -> str:
+    rows = ["| kind | namespace | name | source |", "|---|---|---|---|"]
+    rows += [f"| {o.kind} | {o.namespace or '-'} | {o.name} | {o.source or '-'} |" for o in bundle.objects]
+    return "\n".join(rows)
+
+
+def _findings_table(findings: list[Finding]) -> str:
+    rows = ["| severity | rule | object | field | message |", "|---|---|---|---|---|"]
+    for f in findings[:MAX_TABLE_ROWS]:
+        message = f.message.replace("|", "\\|")
+        rows.append(f"| {f.severity} | {f.rule} | {f.object_ref} | `{f.field}` | {message} |")
+    if len(findings) > MAX_TABLE_ROWS:
+        rows.append(f"| | | | | … {len(findings) - MAX_TABLE_ROWS} more |")
+    return "\n".join(rows)
+
+
+def _result(findings: list[Finding], extra: dict | None = None) -> dg.AssetCheckResult:
+    failed = errors(findings)
+    metadata: dict = {
+        "errors": len(failed),
+        "warnings": len(findings) - len(failed),
+        "rules_broken": sorted({f.rule for f in failed}),
+        **(extra or {}),
+    }
+    if findings:
+        metadata["findings"] = dg.MetadataValue.md(_findings_table(findings))
+    description = str(failed[0]) if failed else None
+    if len(failed) > 1:
+        description = f"{description} (and {len(failed) - 1} more)"
+    return dg.AssetCheckResult(
+        passed=not failed, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata, description=description
+    )
+
+
+CheckFn = Callable[[RenderedBundle, EnvironmentSpec], list[Finding]]
+
+CHECKS: dict[str, tuple[CheckFn, str]] = {
+    "schema": (
+        lambda bundle, spec: check_schema(bundle, spec.kubernetes_version),
+        "Every object validates strictly against the Kubernetes OpenAPI schema of the environment's "
+        "target version; unserved APIs are errors, custom resources are listed as needing their CRD.",
+    ),
+    "policy": (
+        check_policy,
+        "Security posture and practices: non-root, read-only root, capabilities dropped, seccomp, "
+        "requests and limits, API probes, pinned images, PDB, NetworkPolicies, no placeholder secrets, "
+        "one service account per component, least-privilege RBAC.",
+    ),
+    "contract": (
+        check_contract,
+        "The rendered bundle matches environments.yaml: namespace, replicas, resources, storage, "
+        "autoscaling, disruption budget, monitoring and application settings.",
+    ),
+}
+
+
+def _bundle_check(spec: EnvironmentSpec, name: str) -> dg.AssetChecksDefinition:
+    run_check, description = CHECKS[name]
+
+    @dg.asset_check(asset=bundle_key(spec.name), name=name, blocking=True, description=description)
+    def _check(bundle: RenderedBundle) -> dg.AssetCheckResult:
+        extra = {"kubernetes_version": spec.kubernetes_version} if name == "schema" else None
+        return _result(run_check(bundle, spec), extra)
+
+    return _check
+
+
+def bundle_definitions(spec: EnvironmentSpec) -> dg.Definitions:
+    """The bundle asset of one environment and its three blocking checks."""
+
+    @dg.asset(
+        key=bundle_key(spec.name),
+        group_name=spec.name,
+        kinds={"kubernetes", "kustomize"},
+        tags={"env": spec.name},
+        io_manager_key="bundle_io_manager",
+        description=(
+            f"The {spec.name} platform bundle: `{spec.overlay}` rendered with kustomize into namespace "
+            f"`{spec.namespace}`, stored content-addressed by its sha256 digest."
+        ),
+    )
+    def _bundle(manifests: PlatformManifests) -> dg.Output[RenderedBundle]:
+        started = time.perf_counter()
+        bundle = manifests.render(spec.name)
+        return dg.Output(
+            bundle,
+            metadata={
+                "digest": bundle.digest,
+                "namespace": spec.namespace,
+                "object_count": len(bundle.objects),
+                "objects_by_kind": bundle.counts_by_kind(),
+                "images": bundle.images(),
+                "kustomize_warnings": list(bundle.warnings),
+                "render_seconds": round(time.perf_counter() - started, 3),
+                "objects": dg.MetadataValue.md(_objects_table(bundle)),
+            },
+        )
+
+    return dg.Definitions(assets=[_bundle], asset_checks=[_bundle_check(spec, name) for name in CHECKS])

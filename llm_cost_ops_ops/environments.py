@@ -1,0 +1,121 @@
+"""The per-environment spec, loaded once from `environments.yaml` and validated strictly.
+
+Everything that differs between dev, staging and prod is data here; the Dagster factory turns each
+spec into definitions, and the contract check holds each rendered overlay to it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+
+from .errors import ConfigError
+from .paths import project_root
+
+
+class _Strict(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+
+class ResourceAmounts(_Strict):
+    cpu: str
+    memory: str
+
+
+class ContainerResources(_Strict):
+    requests: ResourceAmounts
+    limits: ResourceAmounts
+
+
+class Autoscaling(_Strict):
+    min_replicas: int = pydantic.Field(ge=1)
+    max_replicas: int = pydantic.Field(ge=1)
+    cpu_utilization: int = pydantic.Field(ge=1, le=100)
+    memory_utilization: int = pydantic.Field(ge=1, le=100)
+
+
+class ApiSpec(_Strict):
+    replicas: int = pydantic.Field(ge=1)
+    resources: ContainerResources
+    autoscaling: Autoscaling
+    pdb_min_available: int | None = None
+
+
+class MemoryRange(_Strict):
+    request: str
+    limit: str
+
+
+class DatabaseSpec(_Strict):
+    storage: str
+    memory: MemoryRange
+
+
+class EnvironmentSpec(_Strict):
+    """What one environment must be: where it lives and what its rendered bundle must contain."""
+
+    name: str
+    namespace: str
+    overlay: str
+    kubernetes_version: str
+    mutable_image_tags: bool = False
+    placeholder_secret: bool = False
+    monitoring: bool
+    config: dict[str, str]
+    api: ApiSpec
+    database: DatabaseSpec
+
+    def overlay_path(self, root: Path) -> Path:
+        return root / self.overlay
+
+
+class _Defaults(_Strict):
+    kubernetes_version: str = "1.30"
+
+
+class _EnvironmentsFile(_Strict):
+    defaults: _Defaults = _Defaults()
+    environments: dict[str, dict[str, Any]]
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _one_line(path: Path, exc: pydantic.ValidationError, prefix: tuple[int | str, ...]) -> str:
+    first = exc.errors()[0]
+    more = len(exc.errors()) - 1
+    tail = f" (and {more} more)" if more else ""
+    return f"{path}: {_field_path(prefix + tuple(first['loc']))}: {first['msg']}{tail}"
+
+
+def load_environments(path: Path | None = None) -> dict[str, EnvironmentSpec]:
+    """Read and validate the environments file.
+
+    Raises ConfigError naming the file and the offending field when anything is missing,
+    unknown or of the wrong type.
+    """
+    path = path or project_root() / "environments.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: environments file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from exc
+    try:
+        parsed = _EnvironmentsFile.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        raise ConfigError(_one_line(path, exc, ())) from exc
+    specs: dict[str, EnvironmentSpec] = {}
+    for name, body in parsed.environments.items():
+        merged = {"name": name, **parsed.defaults.model_dump(), **(body or {})}
+        try:
+            specs[name] = EnvironmentSpec.model_validate(merged)
+        except pydantic.ValidationError as exc:
+            raise ConfigError(_one_line(path, exc, ("environments", name))) from exc
+    if not specs:
+        raise ConfigError(f"{path}: environments: at least one environment is required")
+    return specs

@@ -1,0 +1,16 @@
+"""Where the project's data files live.
+
+The project root holds `manifests/`, `environments.yaml`, `jobs/` and `schedules/`. A deployed
+code location can point elsewhere with LLM_COST_OPS_OPS_ROOT.
+"""
+
+import os
+from pathlib import Path
+
+
+def project_root() -> Path:
+    """The directory holding manifests/ and environments.yaml."""
+    override = os.environ.get("LLM_COST_OPS_OPS_ROOT")
+    if override:
+        return Path(override).resolve()
+    return Path(__file__).resolve().parent.parent

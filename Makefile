@@ -1,0 +1,53 @@
+# Every target installs what it needs first, so each works on a fresh machine.
+UV_VERSION := 0.13.9
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+RUN := $(UV) run --frozen
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: install run test test-unit test-dagster test-e2e lint format typecheck dev validate bench-render clean
+
+install:  ## the pinned environment from uv.lock into .venv
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) sync --frozen
+
+$(DAGSTER_HOME)/dagster.yaml:
+	mkdir -p $(DAGSTER_HOME) && touch $@
+
+run: install $(DAGSTER_HOME)/dagster.yaml  ## the main job on its embedded default: render and check every environment
+	$(RUN) dg launch --job render_and_check --config jobs/render_and_check/all.yaml
+
+test: install  ## the whole test suite
+	$(RUN) pytest
+
+test-unit: install
+	$(RUN) pytest -m unit
+
+test-dagster: install
+	$(RUN) pytest -m dagster
+
+test-e2e: install
+	$(RUN) pytest -m e2e
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+format: install
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+typecheck: install
+	$(RUN) mypy llm_cost_ops_ops
+
+validate: install  ## dagster definitions validate
+	$(RUN) dagster definitions validate -w workspace.yaml
+
+dev: install $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:3000
+	$(RUN) dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench-render: install  ## render + checks of all environments vs bare kubectl kustomize
+	$(RUN) python benchmarks/bench_render.py
+
+clean:
+	rm -rf .venv .dagster_home .pytest_cache .ruff_cache .mypy_cache

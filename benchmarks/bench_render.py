@@ -1,0 +1,85 @@
+"""Render and check all three environments, against bare `kubectl kustomize` of the same overlays.
+
+Both are measured in the same run (the machines are noisy: read the ratio). Ours renders the three
+overlays concurrently and runs the schema, policy and contract checks; the baseline runs kustomize
+on each overlay one after the other, as `kubectl apply -k` users do. Also times
+`dagster definitions validate` for this code location and for an empty one (the CLI's own floor).
+The headline figure is the last line.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from llm_cost_ops_ops.bundles.contract import check_contract
+from llm_cost_ops_ops.bundles.findings import errors
+from llm_cost_ops_ops.bundles.policy import check_policy
+from llm_cost_ops_ops.bundles.render import kubectl_binary, render_overlays
+from llm_cost_ops_ops.bundles.schema import check_schema, ensure_known_kinds
+from llm_cost_ops_ops.environments import load_environments
+from llm_cost_ops_ops.paths import project_root
+
+ROUNDS = 7
+
+
+def bare_kustomize(kubectl: str, overlays: list[Path]) -> float:
+    started = time.perf_counter()
+    for overlay in overlays:
+        subprocess.run([kubectl, "kustomize", str(overlay)], check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def render_and_check(root: Path) -> float:
+    specs = load_environments(root / "environments.yaml")
+    started = time.perf_counter()
+    bundles = render_overlays({env: spec.overlay_path(root) for env, spec in specs.items()}, root=root)
+    for env, bundle in bundles.items():
+        spec = specs[env]
+        ensure_known_kinds(bundle, spec.kubernetes_version)
+        findings = check_schema(bundle, spec.kubernetes_version)
+        findings += check_policy(bundle, spec) + check_contract(bundle, spec)
+        if errors(findings):
+            sys.exit(f"{env} does not pass its checks: {errors(findings)[0]}")
+    return time.perf_counter() - started
+
+
+def validate_seconds(*target: str) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", *target],
+        check=True, capture_output=True,
+    )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    root = project_root()
+    kubectl = kubectl_binary()
+    overlays = [spec.overlay_path(root) for spec in load_environments().values()]
+    cold = render_and_check(root)  # loads the JSON schemas once for the process
+    ours, bare = [], []
+    for _ in range(ROUNDS):  # interleaved, so both see the same machine load
+        bare.append(bare_kustomize(kubectl, overlays))
+        ours.append(render_and_check(root))
+    ours_median, bare_median = statistics.median(ours), statistics.median(bare)
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = Path(tmp) / "empty_defs.py"
+        empty.write_text("import dagster as dg\n\ndefs = dg.Definitions()\n")
+        empty_validate = validate_seconds("-f", str(empty))
+        our_validate = validate_seconds("-m", "llm_cost_ops_ops.definitions")
+    print(f"environments: {len(overlays)}, rounds: {ROUNDS} (median)")
+    print(f"bare kubectl kustomize, sequential: {bare_median:.3f} s")
+    print(f"render (concurrent) + schema/policy/contract checks: {ours_median:.3f} s "
+          f"(first round, loading schemas: {cold:.3f} s)")
+    print(f"dagster definitions validate: {our_validate:.2f} s "
+          f"(empty code location, the CLI's floor: {empty_validate:.2f} s)")
+    print(f"render+check / kustomize: {ours_median / bare_median:.2f}")
+
+
+if __name__ == "__main__":
+    main()

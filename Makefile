@@ -14,8 +14,8 @@ install:  ## the pinned environment from uv.lock into .venv
 $(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME) && touch $@
 
-run: install $(DAGSTER_HOME)/dagster.yaml  ## the main job on its embedded default: render and check every environment
-	$(RUN) dg launch --job render_and_check --config jobs/render_and_check/all.yaml
+run: install $(DAGSTER_HOME)/dagster.yaml  ## the main job on its embedded default: plan the dev deploy (render, check, waves, diff; no cluster)
+	$(RUN) dg launch --job deploy_dev --config jobs/deploy/dev.plan.yaml
 
 test: install  ## the whole test suite
 	$(RUN) pytest

@@ -54,6 +54,18 @@ class DatabaseSpec(_Strict):
     memory: MemoryRange
 
 
+class DeploySpec(_Strict):
+    """How deploys to the environment run: cluster context, deadlines, gates."""
+
+    kube_context: str = ""  # kubeconfig context; empty means the current one
+    rollout_deadline_seconds: float = pydantic.Field(default=600, gt=0)
+    database_deadline_seconds: float = pydantic.Field(default=600, gt=0)
+    poll_seconds: float = pydantic.Field(default=2.0, gt=0)
+    promotion_from: str | None = None  # an environment that must run the same app images healthily
+    force_conflicts: bool = False
+    history: int = pydantic.Field(default=10, ge=1)
+
+
 class EnvironmentSpec(_Strict):
     """What one environment must be: where it lives and what its rendered bundle must contain."""
 
@@ -67,6 +79,7 @@ class EnvironmentSpec(_Strict):
     config: dict[str, str]
     api: ApiSpec
     database: DatabaseSpec
+    deploy: DeploySpec = DeploySpec()
 
     def overlay_path(self, root: Path) -> Path:
         return root / self.overlay
@@ -118,4 +131,10 @@ def load_environments(path: Path | None = None) -> dict[str, EnvironmentSpec]:
             raise ConfigError(_one_line(path, exc, ("environments", name))) from exc
     if not specs:
         raise ConfigError(f"{path}: environments: at least one environment is required")
+    for name, spec in specs.items():
+        source = spec.deploy.promotion_from
+        if source is not None and source not in specs:
+            raise ConfigError(
+                f"{path}: environments.{name}.deploy.promotion_from: unknown environment {source!r}"
+            )
     return specs

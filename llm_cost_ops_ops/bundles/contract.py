@@ -77,7 +77,12 @@ def _namespace(c: _Contract) -> None:
         c.fail("namespace", None, "", f"Namespace {c.spec.namespace} is missing from the bundle")
     for obj in c.bundle.objects:
         if obj.namespace and obj.namespace != c.spec.namespace:
-            c.fail("namespace", obj, "metadata.namespace", f"expected {c.spec.namespace!r}, rendered {obj.namespace!r}")
+            c.fail(
+                "namespace",
+                obj,
+                "metadata.namespace",
+                f"expected {c.spec.namespace!r}, rendered {obj.namespace!r}",
+            )
 
 
 def _api(c: _Contract) -> None:
@@ -89,7 +94,13 @@ def _api(c: _Contract) -> None:
         for section in ("requests", "limits"):
             amounts = getattr(api.resources, section)
             for resource in ("cpu", "memory"):
-                c.expect("api", deployment, f"{base}.{section}.{resource}", getattr(amounts, resource), quantity=True)
+                c.expect(
+                    "api",
+                    deployment,
+                    f"{base}.{section}.{resource}",
+                    getattr(amounts, resource),
+                    quantity=True,
+                )
     hpa = c.require("HorizontalPodAutoscaler", API_APP, "autoscaling")
     if hpa:
         scaling = api.autoscaling
@@ -102,7 +113,12 @@ def _api(c: _Contract) -> None:
         }
         wanted = {"cpu": scaling.cpu_utilization, "memory": scaling.memory_utilization}
         if targets != wanted:
-            c.fail("autoscaling", hpa, "spec.metrics", f"expected utilization targets {wanted}, rendered {targets}")
+            c.fail(
+                "autoscaling",
+                hpa,
+                "spec.metrics",
+                f"expected utilization targets {wanted}, rendered {targets}",
+            )
     pdb = c.bundle.find("PodDisruptionBudget", API_APP)
     if api.pdb_min_available is not None:
         if pdb is None:
@@ -115,12 +131,23 @@ def _database(c: _Contract) -> None:
     statefulset = c.require("StatefulSet", DATABASE_APP, "database")
     if statefulset:
         claims = _get(statefulset.body, "spec", "volumeClaimTemplates") or []
-        index = next((i for i, t in enumerate(claims) if _get(t, "metadata", "name") == DATABASE_VOLUME_CLAIM), 0)
-        c.expect("database", statefulset, f"spec.volumeClaimTemplates[{index}].spec.resources.requests.storage",
-                 c.spec.database.storage, quantity=True)
+        index = next(
+            (i for i, t in enumerate(claims) if _get(t, "metadata", "name") == DATABASE_VOLUME_CLAIM), 0
+        )
+        c.expect(
+            "database",
+            statefulset,
+            f"spec.volumeClaimTemplates[{index}].spec.resources.requests.storage",
+            c.spec.database.storage,
+            quantity=True,
+        )
         base = f"spec.template.spec.containers[{_container_index(statefulset, DATABASE_APP)}].resources"
-        c.expect("database", statefulset, f"{base}.requests.memory", c.spec.database.memory.request, quantity=True)
-        c.expect("database", statefulset, f"{base}.limits.memory", c.spec.database.memory.limit, quantity=True)
+        c.expect(
+            "database", statefulset, f"{base}.requests.memory", c.spec.database.memory.request, quantity=True
+        )
+        c.expect(
+            "database", statefulset, f"{base}.limits.memory", c.spec.database.memory.limit, quantity=True
+        )
 
 
 def _monitoring(c: _Contract) -> None:
@@ -128,9 +155,13 @@ def _monitoring(c: _Contract) -> None:
         present = c.bundle.find("Deployment", name) is not None
         if present != c.spec.monitoring:
             state = "on" if c.spec.monitoring else "off"
-            c.fail("monitoring", c.bundle.find("Deployment", name), "",
-                   f"monitoring is {state} for {c.spec.name} but Deployment {name} is "
-                   f"{'present' if present else 'missing'}")
+            c.fail(
+                "monitoring",
+                c.bundle.find("Deployment", name),
+                "",
+                f"monitoring is {state} for {c.spec.name} but Deployment {name} is "
+                f"{'present' if present else 'missing'}",
+            )
 
 
 def _config(c: _Contract) -> None:
@@ -140,9 +171,13 @@ def _config(c: _Contract) -> None:
             c.expect("config", configmap, f"data.{key}", value)
     has_secret = c.bundle.find("Secret", APP_SECRET) is not None
     if has_secret != c.spec.placeholder_secret:
-        c.fail("secret", c.bundle.find("Secret", APP_SECRET), "",
-               f"Secret {APP_SECRET} {'ships in' if has_secret else 'is missing from'} the bundle, "
-               f"but placeholder_secret is {str(c.spec.placeholder_secret).lower()} for {c.spec.name}")
+        c.fail(
+            "secret",
+            c.bundle.find("Secret", APP_SECRET),
+            "",
+            f"Secret {APP_SECRET} {'ships in' if has_secret else 'is missing from'} the bundle, "
+            f"but placeholder_secret is {str(c.spec.placeholder_secret).lower()} for {c.spec.name}",
+        )
 
 
 _CLAUSES = (_namespace, _api, _database, _monitoring, _config)

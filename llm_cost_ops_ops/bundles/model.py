@@ -100,13 +100,17 @@ class RenderedBundle:
         text = canonical_text([obj.body for obj in objects])
         return cls(environment, tuple(objects), text, digest_of(text), warnings)
 
+    @classmethod
+    def from_text(cls, environment: str, text: str) -> RenderedBundle:
+        """A bundle from stored canonical text (a release's bundle, say); sources are unknown."""
+        objects = tuple(ManifestObject(body) for body in load_documents(text))
+        return cls(environment, objects, text, digest_of(text))
+
     def counts_by_kind(self) -> dict[str, int]:
         return dict(sorted(Counter(obj.kind for obj in self.objects).items()))
 
     def images(self) -> list[str]:
-        return sorted(
-            {c["image"] for obj in self.objects for _, c in obj.containers() if c.get("image")}
-        )
+        return sorted({c["image"] for obj in self.objects for _, c in obj.containers() if c.get("image")})
 
     def namespaces(self) -> list[str]:
         return sorted({obj.namespace for obj in self.objects if obj.namespace})

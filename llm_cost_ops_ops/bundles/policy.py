@@ -58,11 +58,21 @@ def pod_runs_as_non_root(bundle: RenderedBundle, spec: EnvironmentSpec) -> Itera
             non_root = ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot"))
             uid = ctx.get("runAsUser", pod_ctx.get("runAsUser"))
             if non_root is not True:
-                yield _finding("run-as-non-root", bundle, obj, f"{path}.spec.securityContext.runAsNonRoot",
-                               f"container {container.get('name')} may run as root: set runAsNonRoot: true")
+                yield _finding(
+                    "run-as-non-root",
+                    bundle,
+                    obj,
+                    f"{path}.spec.securityContext.runAsNonRoot",
+                    f"container {container.get('name')} may run as root: set runAsNonRoot: true",
+                )
             elif uid == 0:
-                yield _finding("run-as-non-root", bundle, obj, f"{cpath}.securityContext.runAsUser",
-                               f"container {container.get('name')} runs as uid 0")
+                yield _finding(
+                    "run-as-non-root",
+                    bundle,
+                    obj,
+                    f"{cpath}.securityContext.runAsUser",
+                    f"container {container.get('name')} runs as uid 0",
+                )
 
 
 def containers_read_only_root(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
@@ -72,10 +82,14 @@ def containers_read_only_root(bundle: RenderedBundle, spec: EnvironmentSpec) -> 
             continue
         for cpath, container in obj.containers():
             if (container.get("securityContext") or {}).get("readOnlyRootFilesystem") is not True:
-                yield _finding("read-only-root-filesystem", bundle, obj,
-                               f"{cpath}.securityContext.readOnlyRootFilesystem",
-                               f"container {container.get('name')} must set readOnlyRootFilesystem: true "
-                               f"(or annotate the workload with {WRITABLE_ROOT_ANNOTATION})")
+                yield _finding(
+                    "read-only-root-filesystem",
+                    bundle,
+                    obj,
+                    f"{cpath}.securityContext.readOnlyRootFilesystem",
+                    f"container {container.get('name')} must set readOnlyRootFilesystem: true "
+                    f"(or annotate the workload with {WRITABLE_ROOT_ANNOTATION})",
+                )
 
 
 def containers_drop_all_capabilities(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
@@ -85,28 +99,41 @@ def containers_drop_all_capabilities(bundle: RenderedBundle, spec: EnvironmentSp
             ctx = container.get("securityContext") or {}
             dropped = (ctx.get("capabilities") or {}).get("drop") or []
             if "ALL" not in dropped:
-                yield _finding("drop-all-capabilities", bundle, obj, f"{cpath}.securityContext.capabilities.drop",
-                               f"container {container.get('name')} must drop ALL capabilities")
+                yield _finding(
+                    "drop-all-capabilities",
+                    bundle,
+                    obj,
+                    f"{cpath}.securityContext.capabilities.drop",
+                    f"container {container.get('name')} must drop ALL capabilities",
+                )
             if ctx.get("allowPrivilegeEscalation") is not False or ctx.get("privileged"):
-                yield _finding("drop-all-capabilities", bundle, obj,
-                               f"{cpath}.securityContext.allowPrivilegeEscalation",
-                               f"container {container.get('name')} must set allowPrivilegeEscalation: false "
-                               "and not be privileged")
+                yield _finding(
+                    "drop-all-capabilities",
+                    bundle,
+                    obj,
+                    f"{cpath}.securityContext.allowPrivilegeEscalation",
+                    f"container {container.get('name')} must set allowPrivilegeEscalation: false "
+                    "and not be privileged",
+                )
 
 
 def pods_use_runtime_default_seccomp(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
     """Pods (or every container) use the RuntimeDefault (or a Localhost) seccomp profile."""
     allowed = {"RuntimeDefault", "Localhost"}
     for obj, path, template in _workloads(bundle):
-        pod_profile = (((template.get("spec") or {}).get("securityContext") or {}).get("seccompProfile") or {})
+        pod_profile = ((template.get("spec") or {}).get("securityContext") or {}).get("seccompProfile") or {}
         if pod_profile.get("type") in allowed:
             continue
         for _, container in obj.containers():
             profile = (container.get("securityContext") or {}).get("seccompProfile") or {}
             if profile.get("type") not in allowed:
-                yield _finding("seccomp-runtime-default", bundle, obj,
-                               f"{path}.spec.securityContext.seccompProfile.type",
-                               f"container {container.get('name')} has no RuntimeDefault seccomp profile")
+                yield _finding(
+                    "seccomp-runtime-default",
+                    bundle,
+                    obj,
+                    f"{path}.spec.securityContext.seccompProfile.type",
+                    f"container {container.get('name')} has no RuntimeDefault seccomp profile",
+                )
 
 
 def containers_have_requests_and_limits(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
@@ -117,8 +144,13 @@ def containers_have_requests_and_limits(bundle: RenderedBundle, spec: Environmen
             for section in ("requests", "limits"):
                 missing = [r for r in ("cpu", "memory") if r not in (resources.get(section) or {})]
                 if missing:
-                    yield _finding("requests-and-limits", bundle, obj, f"{cpath}.resources.{section}",
-                                   f"container {container.get('name')} has no {section} for {', '.join(missing)}")
+                    yield _finding(
+                        "requests-and-limits",
+                        bundle,
+                        obj,
+                        f"{cpath}.resources.{section}",
+                        f"container {container.get('name')} has no {section} for {', '.join(missing)}",
+                    )
 
 
 def api_has_probes(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
@@ -132,8 +164,13 @@ def api_has_probes(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Fi
                 continue
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                 if not container.get(probe):
-                    yield _finding("api-probes", bundle, obj, f"{cpath}.{probe}",
-                                   f"API container {container.get('name')} has no {probe}")
+                    yield _finding(
+                        "api-probes",
+                        bundle,
+                        obj,
+                        f"{cpath}.{probe}",
+                        f"API container {container.get('name')} has no {probe}",
+                    )
 
 
 def images_are_pinned(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
@@ -144,9 +181,14 @@ def images_are_pinned(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator
         for cpath, container in obj.containers():
             image = container.get("image", "")
             if not is_pinned(image):
-                yield _finding("pinned-image-tag", bundle, obj, f"{cpath}.image",
-                               f"image {image!r} is untagged or uses a moving tag; {spec.name} needs a fixed "
-                               "tag or digest")
+                yield _finding(
+                    "pinned-image-tag",
+                    bundle,
+                    obj,
+                    f"{cpath}.image",
+                    f"image {image!r} is untagged or uses a moving tag; {spec.name} needs a fixed "
+                    "tag or digest",
+                )
 
 
 def prod_has_disruption_budget(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
@@ -156,10 +198,17 @@ def prod_has_disruption_budget(bundle: RenderedBundle, spec: EnvironmentSpec) ->
     api_labels = [_pod_labels(t) for _, t in _named(bundle, API_APP)]
     for pdb in bundle.of_kind("PodDisruptionBudget"):
         selector = (pdb.body.get("spec") or {}).get("selector")
-        if any(selector_matches(selector, labels) for labels in api_labels) and not is_empty_selector(selector):
+        if any(selector_matches(selector, labels) for labels in api_labels) and not is_empty_selector(
+            selector
+        ):
             return
-    yield _finding("pod-disruption-budget", bundle, None, "",
-                   f"{spec.name} requires a PodDisruptionBudget selecting the API pods; none found")
+    yield _finding(
+        "pod-disruption-budget",
+        bundle,
+        None,
+        "",
+        f"{spec.name} requires a PodDisruptionBudget selecting the API pods; none found",
+    )
 
 
 def network_is_restricted(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
@@ -167,22 +216,42 @@ def network_is_restricted(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iter
     the database only from the API and the scraper."""
     policies = bundle.of_kind("NetworkPolicy")
     bodies = [(p, p.body.get("spec") or {}) for p in policies]
-    if not any(is_empty_selector(s.get("podSelector")) and {"Ingress", "Egress"} <= set(s.get("policyTypes") or [])
-               and not s.get("ingress") and not s.get("egress") for _, s in bodies):
-        yield _finding("network-policies", bundle, None, "",
-                       "no default-deny NetworkPolicy (empty podSelector, Ingress and Egress, no rules)")
-    if not any(port.get("port") == 53 for _, s in bodies for rule in s.get("egress") or []
-               for port in rule.get("ports") or []):
+    if not any(
+        is_empty_selector(s.get("podSelector"))
+        and {"Ingress", "Egress"} <= set(s.get("policyTypes") or [])
+        and not s.get("ingress")
+        and not s.get("egress")
+        for _, s in bodies
+    ):
+        yield _finding(
+            "network-policies",
+            bundle,
+            None,
+            "",
+            "no default-deny NetworkPolicy (empty podSelector, Ingress and Egress, no rules)",
+        )
+    if not any(
+        port.get("port") == 53
+        for _, s in bodies
+        for rule in s.get("egress") or []
+        for port in rule.get("ports") or []
+    ):
         yield _finding("network-policies", bundle, None, "", "no NetworkPolicy allows DNS egress (port 53)")
     scraper_labels = {NAME_LABEL: SCRAPER_APP}
     for app, allowed in ((API_APP, None), (DATABASE_APP, (API_APP, SCRAPER_APP))):
         for obj, template in _named(bundle, app):
             labels = _pod_labels(template)
-            selecting = [(p, s) for p, s in bodies if not is_empty_selector(s.get("podSelector"))
-                         and selector_matches(s.get("podSelector"), labels) and "Ingress" in (s.get("policyTypes") or [])]
+            selecting = [
+                (p, s)
+                for p, s in bodies
+                if not is_empty_selector(s.get("podSelector"))
+                and selector_matches(s.get("podSelector"), labels)
+                and "Ingress" in (s.get("policyTypes") or [])
+            ]
             if not selecting:
-                yield _finding("network-policies", bundle, obj, "",
-                               f"no NetworkPolicy restricts ingress to {app} pods")
+                yield _finding(
+                    "network-policies", bundle, obj, "", f"no NetworkPolicy restricts ingress to {app} pods"
+                )
             if allowed is None:
                 continue
             allowed_labels = [{NAME_LABEL: a} for a in allowed] + [scraper_labels]
@@ -191,15 +260,27 @@ def network_is_restricted(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iter
                     peers = rule.get("from") or []
                     field = f"spec.ingress[{index}].from"
                     if not peers:
-                        yield _finding("network-policies", bundle, policy, field,
-                                       f"{app} accepts traffic from anywhere; allow only {', '.join(allowed)}")
+                        yield _finding(
+                            "network-policies",
+                            bundle,
+                            policy,
+                            field,
+                            f"{app} accepts traffic from anywhere; allow only {', '.join(allowed)}",
+                        )
                     for peer in peers:
                         pod_selector = peer.get("podSelector")
-                        if "ipBlock" in peer or is_empty_selector(pod_selector) or not any(
-                            selector_matches(pod_selector, lab) for lab in allowed_labels
+                        if (
+                            "ipBlock" in peer
+                            or is_empty_selector(pod_selector)
+                            or not any(selector_matches(pod_selector, lab) for lab in allowed_labels)
                         ):
-                            yield _finding("network-policies", bundle, policy, field,
-                                           f"{app} accepts a peer other than {', '.join(allowed)}: {peer}")
+                            yield _finding(
+                                "network-policies",
+                                bundle,
+                                policy,
+                                field,
+                                f"{app} accepts a peer other than {', '.join(allowed)}: {peer}",
+                            )
 
 
 def _secret_values(secret: ManifestObject) -> Iterator[tuple[str, str]]:
@@ -223,8 +304,13 @@ def no_placeholder_secrets(bundle: RenderedBundle, spec: EnvironmentSpec) -> Ite
         for field, value in _secret_values(secret):
             placeholder = any(marker in value.lower() for marker in PLACEHOLDER_MARKERS)
             what = "a placeholder value" if placeholder else "a literal value"
-            yield _finding("no-placeholder-secrets", bundle, secret, field,
-                           f"{spec.name} bundle ships {what}; provide this Secret from outside the bundle")
+            yield _finding(
+                "no-placeholder-secrets",
+                bundle,
+                secret,
+                field,
+                f"{spec.name} bundle ships {what}; provide this Secret from outside the bundle",
+            )
 
 
 def service_account_per_component(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
@@ -237,29 +323,54 @@ def service_account_per_component(bundle: RenderedBundle, spec: EnvironmentSpec)
         component = _pod_labels(template).get(COMPONENT_LABEL, obj.name)
         field = f"{path}.spec.serviceAccountName"
         if account == "default" or account not in accounts:
-            yield _finding("service-account-per-component", bundle, obj, field,
-                           f"runs as service account {account!r}, which is not a component account of the bundle")
+            yield _finding(
+                "service-account-per-component",
+                bundle,
+                obj,
+                field,
+                f"runs as service account {account!r}, which is not a component account of the bundle",
+            )
         elif owner.setdefault(account, component) != component:
-            yield _finding("service-account-per-component", bundle, obj, field,
-                           f"service account {account!r} is shared by components {owner[account]} and {component}")
+            yield _finding(
+                "service-account-per-component",
+                bundle,
+                obj,
+                field,
+                f"service account {account!r} is shared by components {owner[account]} and {component}",
+            )
 
 
 def rbac_is_least_privilege(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
     """Namespaced Roles only, no wildcards, no binding to the built-in admin roles."""
     for obj in bundle.of_kind("ClusterRole", "ClusterRoleBinding"):
-        yield _finding("least-privilege-rbac", bundle, obj, "kind",
-                       "the platform needs no cluster-wide permissions; use a namespaced Role")
+        yield _finding(
+            "least-privilege-rbac",
+            bundle,
+            obj,
+            "kind",
+            "the platform needs no cluster-wide permissions; use a namespaced Role",
+        )
     for role in bundle.of_kind("Role", "ClusterRole"):
         for index, rule in enumerate(role.body.get("rules") or []):
             for key in ("verbs", "resources", "apiGroups"):
                 if "*" in (rule.get(key) or []):
-                    yield _finding("least-privilege-rbac", bundle, role, f"rules[{index}].{key}",
-                                   f"wildcard {key} grants more than the component needs")
+                    yield _finding(
+                        "least-privilege-rbac",
+                        bundle,
+                        role,
+                        f"rules[{index}].{key}",
+                        f"wildcard {key} grants more than the component needs",
+                    )
     for binding in bundle.of_kind("RoleBinding", "ClusterRoleBinding"):
         ref = binding.body.get("roleRef") or {}
         if ref.get("kind") == "ClusterRole" and ref.get("name") in {"cluster-admin", "admin", "edit"}:
-            yield _finding("least-privilege-rbac", bundle, binding, "roleRef.name",
-                           f"binds the built-in {ref['name']} role")
+            yield _finding(
+                "least-privilege-rbac",
+                bundle,
+                binding,
+                "roleRef.name",
+                f"binds the built-in {ref['name']} role",
+            )
 
 
 def no_migrations_in_init_containers(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
@@ -269,8 +380,13 @@ def no_migrations_in_init_containers(bundle: RenderedBundle, spec: EnvironmentSp
         for cpath, container in obj.containers():
             words = " ".join(str(w) for w in (container.get("command") or []) + (container.get("args") or []))
             if "initContainers" in cpath and "migrate" in words:
-                yield _finding("no-migration-init-container", bundle, obj, f"{cpath}.command",
-                               "runs migrations in an init container on every replica; they race")
+                yield _finding(
+                    "no-migration-init-container",
+                    bundle,
+                    obj,
+                    f"{cpath}.command",
+                    "runs migrations in an init container on every replica; they race",
+                )
 
 
 def kustomize_without_warnings(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:

@@ -68,7 +68,7 @@ def parse_rendered(environment: str, text: str, overlay: Path, root: Path) -> li
     try:
         documents = load_documents(text)
     except yaml.YAMLError as exc:
-        raise RenderError(f"{environment}: kustomize output is not YAML: {_one_line(str(exc))}")
+        raise RenderError(f"{environment}: kustomize output is not YAML: {_one_line(str(exc))}") from None
     objects: list[ManifestObject] = []
     seen: dict[tuple[str, str, str, str], str] = {}
     for index, body in enumerate(documents):
@@ -84,9 +84,7 @@ def parse_rendered(environment: str, text: str, overlay: Path, root: Path) -> li
             raise RenderError(f"{environment}: {where}: {obj.kind} has no metadata.name")
         key = (obj.group, obj.kind, obj.namespace, obj.name)
         if key in seen:
-            raise RenderError(
-                f"{environment}: duplicate object {obj.ref} in {seen[key]} and {where}"
-            )
+            raise RenderError(f"{environment}: duplicate object {obj.ref} in {seen[key]} and {where}")
         seen[key] = where
         objects.append(obj)
     return objects

@@ -109,9 +109,14 @@ def _check_object(environment: str, obj: ManifestObject, directory: Path) -> lis
     if operator:
         return [
             Finding.of(
-                CHECK, "crd-required", environment, obj, "apiVersion",
+                CHECK,
+                "crd-required",
+                environment,
+                obj,
+                "apiVersion",
                 f"{obj.api_version} {obj.kind} is a custom resource: needs the {operator} CRD "
-                "installed at deploy time (checked by discovery then)", "warning",
+                "installed at deploy time (checked by discovery then)",
+                "warning",
             )
         ]
     served = _kind_index(directory).get(obj.kind.lower(), frozenset())
@@ -120,7 +125,11 @@ def _check_object(environment: str, obj: ManifestObject, directory: Path) -> lis
         versions = ", ".join(sorted(served)) or "none"
         return [
             Finding.of(
-                CHECK, "api-not-served", environment, obj, "apiVersion",
+                CHECK,
+                "api-not-served",
+                environment,
+                obj,
+                "apiVersion",
                 f"{obj.api_version} {obj.kind} is not served by Kubernetes "
                 f"{directory.name.split('-')[0][1:]} (served: {versions})",
             )

@@ -9,18 +9,13 @@ from .bundles import bundle_key
 
 
 def render_jobs(specs: dict[str, EnvironmentSpec]) -> list[dg.UnresolvedAssetJobDefinition]:
-    """`render_and_check` for every environment, and `render_and_check_<env>` for one.
-
-    Rendering and checking take well under a second; one process per step would cost more than
-    the work, so these jobs run in process.
-    """
+    """`render_and_check` for every environment, and `render_and_check_<env>` for one."""
     every = dg.define_asset_job(
         "render_and_check",
         selection=dg.AssetSelection.assets(*(bundle_key(env) for env in specs)),
         description="Render every environment's overlay with kustomize and run the blocking "
         "schema, policy and contract checks. Writes nothing to any cluster.",
         tags={"operation": "render"},
-        executor_def=dg.in_process_executor,
     )
     one = [
         dg.define_asset_job(
@@ -28,8 +23,7 @@ def render_jobs(specs: dict[str, EnvironmentSpec]) -> list[dg.UnresolvedAssetJob
             selection=dg.AssetSelection.assets(bundle_key(env)),
             description=f"Render the {env} overlay and run its blocking checks.",
             tags={"operation": "render", "env": env},
-            executor_def=dg.in_process_executor,
-        )
+            )
         for env in specs
     ]
     return [every, *one]

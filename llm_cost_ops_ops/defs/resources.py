@@ -36,7 +36,10 @@ class PlatformManifests(dg.ConfigurableResource):
     def environments(self) -> dict[str, EnvironmentSpec]:
         specs = load_environments(self.root / "environments.yaml")
         if self.kubernetes_version:
-            specs = {k: v.model_copy(update={"kubernetes_version": self.kubernetes_version}) for k, v in specs.items()}
+            specs = {
+                k: v.model_copy(update={"kubernetes_version": self.kubernetes_version})
+                for k, v in specs.items()
+            }
         return specs
 
     def environment(self, name: str) -> EnvironmentSpec:
@@ -48,9 +51,25 @@ class PlatformManifests(dg.ConfigurableResource):
     def render(self, name: str) -> RenderedBundle:
         """Render one environment's overlay; raises RenderError with one line naming the file."""
         spec = self.environment(name)
-        bundle = render_overlay(name, spec.overlay_path(self.root), root=self.root, kubectl=self.kubectl or None)
+        bundle = render_overlay(
+            name, spec.overlay_path(self.root), root=self.root, kubectl=self.kubectl or None
+        )
         ensure_known_kinds(bundle, spec.kubernetes_version)
         return bundle
+
+
+def bundle_store(instance: dg.DagsterInstance, base_dir: str = "") -> BundleStore:
+    """The content-addressed bundle store (default: <Dagster instance storage>/bundles)."""
+    return BundleStore(Path(base_dir) if base_dir else Path(instance.storage_directory()) / "bundles")
+
+
+def latest_digest(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
+    """The bundle digest recorded by an asset's latest materialization, if any."""
+    event = instance.get_latest_materialization_event(key)
+    materialization = event.asset_materialization if event else None
+    if materialization is None or "digest" not in materialization.metadata:
+        return None
+    return str(materialization.metadata["digest"].value)
 
 
 class BundleIOManager(dg.ConfigurableIOManager):
@@ -62,18 +81,16 @@ class BundleIOManager(dg.ConfigurableIOManager):
     )
 
     def _store(self, instance: dg.DagsterInstance) -> BundleStore:
-        base = Path(self.base_dir) if self.base_dir else Path(instance.storage_directory()) / "bundles"
-        return BundleStore(base)
+        return bundle_store(instance, self.base_dir)
 
     def handle_output(self, context: dg.OutputContext, obj: RenderedBundle) -> None:
         path = self._store(context.step_context.instance).put(obj)
         context.add_output_metadata({"stored_at": dg.MetadataValue.path(str(path))})
 
     def load_input(self, context: dg.InputContext) -> RenderedBundle:
-        key = context.asset_key
-        event = context.instance.get_latest_materialization_event(key)
-        materialization = event.asset_materialization if event else None
-        if materialization is None or "digest" not in materialization.metadata:
-            raise ConfigError(f"{key.to_user_string()} has no stored bundle yet: materialize it first")
-        digest = str(materialization.metadata["digest"].value)
+        digest = latest_digest(context.instance, context.asset_key)
+        if digest is None:
+            raise ConfigError(
+                f"{context.asset_key.to_user_string()} has no stored bundle yet: materialize it first"
+            )
         return self._store(context.instance).get(digest)

@@ -1,0 +1,204 @@
+"""Per-environment deploy and rollback: the `deployed/<env>` asset, its jobs and run config.
+
+`deployed/<env>` is materialized by a healthy release only. Plan mode (no cluster configured, or
+asked for) and dry runs log an observation with what would happen and materialize nothing.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the config classes from the annotations.
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field
+
+from ..bundles.model import RenderedBundle
+from ..environments import EnvironmentSpec
+from ..k8s.plan import plan_deploy
+from .bundles import bundle_key
+from .kubernetes import KubernetesResource
+from .resources import bundle_store, latest_digest
+
+NO_RETRY_TAGS = {"dagster/max_retries": "0"}
+
+
+def deployed_key(environment: str) -> dg.AssetKey:
+    return dg.AssetKey(["deployed", environment])
+
+
+def env_tags(environment: str, operation: str) -> dict[str, str]:
+    """Run tags: the queue admits one deploy/rollback/migrate per `llm-cost-ops-ops/env-lock`."""
+    return {"env": environment, "operation": operation, "llm-cost-ops-ops/env-lock": environment}
+
+
+class DeployConfig(dg.Config):
+    mode: Literal["auto", "plan", "dry-run", "apply"] = Field(
+        default="auto", description="auto: apply when a cluster is configured, else plan."
+    )
+    force_conflicts: bool = Field(default=False, description="Take ownership of fields other managers own.")
+    prune: bool = Field(default=True, description="Delete inventory objects that left the bundle.")
+    confirm_prune: list[str] = Field(
+        default=[],
+        description="Protected kinds (PersistentVolumeClaim, Namespace, Secret) or Kind/ns/name to prune.",
+    )
+    promotion_gate: bool = Field(default=True, description="Enforce the environment's promotion_from gate.")
+    rollout_deadline_seconds: float | None = Field(
+        default=None, description="Override the environment's deadline."
+    )
+    poll_seconds: float | None = Field(default=None, description="Override the rollout poll interval.")
+
+
+class RollbackConfig(dg.Config):
+    to_revision: int | None = Field(
+        default=None, description="Default: the last healthy release before the current."
+    )
+    force_conflicts: bool = False
+    prune: bool = True
+    confirm_prune: list[str] = Field(default=[])
+    rollout_deadline_seconds: float | None = None
+    poll_seconds: float | None = None
+
+
+def _options(spec: EnvironmentSpec, config: DeployConfig | RollbackConfig, dry_run: bool):
+    from ..k8s.engine import DeployOptions
+    from ..k8s.wait import WaitTiming
+
+    poll = config.poll_seconds or spec.deploy.poll_seconds
+    rollout = config.rollout_deadline_seconds or spec.deploy.rollout_deadline_seconds
+    return DeployOptions(
+        dry_run=dry_run,
+        force_conflicts=config.force_conflicts or spec.deploy.force_conflicts,
+        prune=config.prune,
+        confirm_prune=frozenset(config.confirm_prune),
+        rollout=WaitTiming(rollout, poll),
+        database=WaitTiming(config.rollout_deadline_seconds or spec.deploy.database_deadline_seconds, poll),
+    )
+
+
+def _release_metadata(result, release) -> dict:
+    return {
+        "revision": release.revision,
+        "operation": release.operation,
+        "digest": release.digest,
+        "images": release.images,
+        "outcomes": result.counts(),
+        "writes": result.writes,
+        "wave_seconds": {w.name: w.seconds for w in result.waves},
+        "warnings": result.warnings,
+        "objects": dg.MetadataValue.md(result.table()),
+        **({"rollback_of": release.rollback_of} if release.rollback_of else {}),
+    }
+
+
+def deploy_definitions(spec: EnvironmentSpec, specs: dict[str, EnvironmentSpec]) -> dg.Definitions:
+    """The deployed asset, deploy job and rollback job of one environment."""
+    env = spec.name
+    key = deployed_key(env)
+
+    @dg.asset(
+        key=key,
+        ins={"bundle": dg.AssetIn(bundle_key(env))},
+        group_name=env,
+        kinds={"kubernetes"},
+        tags={"env": env},
+        output_required=False,
+        pool=f"env-{env}",
+        description=(
+            f"The release running in `{spec.namespace}`: the {env} bundle dry-run, server-side applied in "
+            "waves, waited on and pruned; recorded in the in-cluster release ledger."
+        ),
+    )
+    def _deployed(
+        context: dg.AssetExecutionContext,
+        config: DeployConfig,
+        bundle: RenderedBundle,
+        kubernetes: KubernetesResource,
+    ):
+        mode = config.mode
+        if mode == "auto":
+            mode = "apply" if kubernetes.configured() else "plan"
+        if mode == "plan":
+            previous_digest = latest_digest(context.instance, key)
+            previous = bundle_store(context.instance).get(previous_digest) if previous_digest else None
+            plan = plan_deploy(bundle, previous)
+            context.log.info(f"plan for {env}: {plan.counts()} (no cluster calls, nothing written)")
+            context.log_event(
+                dg.AssetObservation(
+                    asset_key=key,
+                    metadata={
+                        "mode": "plan",
+                        "digest": bundle.digest,
+                        "previous_digest": plan.previous_digest or "none",
+                        "changes": plan.counts(),
+                        "waves": plan.waves,
+                        "plan": dg.MetadataValue.md(plan.table()),
+                    },
+                )
+            )
+            return
+        from ..k8s.ledger import ReleaseLedger
+        from ..k8s.releases import ReleaseRequest, check_promotion, execute_release
+
+        kube = kubernetes.connect(spec.deploy.kube_context)
+        source = spec.deploy.promotion_from
+        if source and config.promotion_gate and mode == "apply":
+            source_spec = specs[source]
+            source_kube = kubernetes.connect(source_spec.deploy.kube_context)
+            passed = check_promotion(
+                ReleaseLedger(source_kube, source, source_spec.namespace), bundle.images()
+            )
+            context.log.info(f"promotion gate: {source} runs these images healthily in r{passed.revision}")
+        request = ReleaseRequest.for_bundle(
+            bundle, spec.namespace, context.run_id, _options(spec, config, mode == "dry-run")
+        )
+        result, release = execute_release(kube, request, log=context.log.info)
+        if release is None:
+            context.log_event(
+                dg.AssetObservation(
+                    asset_key=key,
+                    metadata={
+                        "mode": "dry-run",
+                        "digest": bundle.digest,
+                        "outcomes": result.counts(),
+                        "objects": dg.MetadataValue.md(result.table()),
+                        "warnings": result.warnings,
+                    },
+                )
+            )
+            return
+        yield dg.MaterializeResult(metadata=_release_metadata(result, release))
+
+    @dg.op(
+        name=f"rollback_release_{env}",
+        pool=f"env-{env}",
+        description=f"Re-apply the last healthy {env} release's stored bundle and record it as a rollback.",
+    )
+    def _rollback(context: dg.OpExecutionContext, config: RollbackConfig, kubernetes: KubernetesResource):
+        from ..k8s.ledger import ReleaseLedger
+        from ..k8s.releases import execute_release, rollback_request
+
+        kube = kubernetes.connect(spec.deploy.kube_context)
+        ledger = ReleaseLedger(kube, env, spec.namespace, spec.deploy.history)
+        request, target = rollback_request(
+            ledger, context.run_id, _options(spec, config, False), spec.namespace, config.to_revision
+        )
+        context.log.info(f"rolling {env} back to r{target.revision} ({target.digest})")
+        bundle_store(context.instance).put(RenderedBundle.from_text(env, target.bundle))
+        result, release = execute_release(kube, request, log=context.log.info)
+        context.log_event(dg.AssetMaterialization(asset_key=key, metadata=_release_metadata(result, release)))
+
+    deploy_job = dg.define_asset_job(
+        f"deploy_{env}",
+        selection=dg.AssetSelection.assets(bundle_key(env), key),
+        description=f"Render and check the {env} bundle, then dry-run, apply in waves, wait, prune and "
+        "record a release (plan mode when no cluster is configured).",
+        tags={**env_tags(env, "deploy"), **NO_RETRY_TAGS},
+    )
+
+    @dg.job(
+        name=f"rollback_{env}",
+        tags={**env_tags(env, "rollback"), **NO_RETRY_TAGS},
+        description=f"Roll {env} back to its last healthy release (or a chosen revision).",
+    )
+    def rollback_job():
+        _rollback()
+
+    return dg.Definitions(assets=[_deployed], jobs=[deploy_job, rollback_job])

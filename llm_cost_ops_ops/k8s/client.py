@@ -1,0 +1,247 @@
+"""The official `kubernetes` client behind one retry policy, with the verbs the engine uses.
+
+Transient failures (429, 500, 502, 503, 504, connection resets, timeouts) are retried with
+exponential backoff up to a bound; every other error fails at once with the server's message.
+Sleeping is injected so tests never wait.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tenacity
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
+from kubernetes.dynamic.resource import Resource
+
+from .errors import TRANSIENT_STATUS, ApiError, NotConfigured
+
+T = TypeVar("T")
+FIELD_MANAGER = "llm-cost-ops-ops"
+_TRANSIENT_IO = (
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.TimeoutError,
+    urllib3.exceptions.MaxRetryError,
+    ConnectionResetError,
+    TimeoutError,
+)
+
+
+def cluster_configured(kubeconfig: str = "", in_cluster: bool = False) -> bool:
+    """Whether any cluster configuration is available (for choosing plan mode)."""
+    if in_cluster or os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return True
+    if kubeconfig:
+        return Path(kubeconfig).expanduser().is_file()
+    paths = os.environ.get("KUBECONFIG", "").split(os.pathsep)
+    return (
+        any(Path(p).expanduser().is_file() for p in paths if p)
+        or Path("~/.kube/config").expanduser().is_file()
+    )
+
+
+def load_api_client(
+    kubeconfig: str = "", context: str = "", in_cluster: bool = False
+) -> k8s_client.ApiClient:
+    """An ApiClient for the kubeconfig's current or named context, or the in-cluster account.
+
+    Raises NotConfigured when neither is available.
+    """
+    try:
+        if in_cluster:
+            configuration = k8s_client.Configuration()
+            k8s_config.load_incluster_config(client_configuration=configuration)
+            return k8s_client.ApiClient(configuration)
+        return k8s_config.new_client_from_config(
+            config_file=kubeconfig or None, context=context or None, persist_config=False
+        )
+    except (k8s_config.ConfigException, FileNotFoundError) as exc:
+        where = "in-cluster service account" if in_cluster else (kubeconfig or "default kubeconfig")
+        raise NotConfigured(f"cannot load Kubernetes configuration from {where}: {exc}") from exc
+
+
+def _server_message(exc: ApiException) -> tuple[str, str]:
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    return str(body.get("message") or exc.reason or "no message"), str(body.get("reason") or "")
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, ApiException):
+        return exc.status in TRANSIENT_STATUS
+    return isinstance(exc, _TRANSIENT_IO)
+
+
+class Kube:
+    """A cluster connection: discovery, get/list/apply/delete with retries, pod logs."""
+
+    def __init__(
+        self,
+        api_client: k8s_client.ApiClient,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        sleeper: Callable[[float], None] = time.sleep,
+        max_attempts: int = 8,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 5.0,
+    ):
+        self.api_client = api_client
+        self.field_manager = field_manager
+        self._retrying = tenacity.Retrying(
+            sleep=sleeper,
+            stop=tenacity.stop_after_attempt(max_attempts),
+            wait=tenacity.wait_exponential_jitter(initial=backoff_initial, max=backoff_max),
+            retry=tenacity.retry_if_exception(_is_transient),
+            reraise=True,
+        )
+        # A private discovery cache: a shared file could outlive a CRD install or removal.
+        self._cache_dir = tempfile.TemporaryDirectory(prefix="llm-cost-ops-ops-discovery-")
+        self._dynamic: DynamicClient | None = None
+
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one API call under the retry policy; raise ApiError naming `what` on failure."""
+        try:
+            return self._retrying(fn)
+        except ApiException as exc:
+            message, reason = _server_message(exc)
+            raise ApiError(f"{what}: {message}", exc.status or 0, reason) from None
+        except _TRANSIENT_IO as exc:
+            raise ApiError(f"{what}: connection failed after retries: {exc}") from None
+
+    @property
+    def dynamic(self) -> DynamicClient:
+        if self._dynamic is None:
+            cache = os.path.join(self._cache_dir.name, "discovery.json")
+            self._dynamic = self.call("discovery", lambda: DynamicClient(self.api_client, cache_file=cache))
+        return self._dynamic
+
+    def resource(self, api_version: str, kind: str) -> Resource | None:
+        """The API resource serving a kind, or None when the cluster does not serve it."""
+        try:
+            return self.call(
+                f"discovery of {api_version} {kind}",
+                lambda: self.dynamic.resources.get(api_version=api_version, kind=kind),
+            )
+        except ResourceNotFoundError:
+            return None
+
+    def _res(self, api_version: str, kind: str) -> Resource:
+        found = self.resource(api_version, kind)
+        if found is None:
+            raise ApiError(f"{api_version} {kind} is not served by this cluster", 404, "NotFound")
+        return found
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str = "") -> dict[str, Any] | None:
+        res = self._res(api_version, kind)
+        try:
+            got = self.call(
+                f"get {kind} {namespace}/{name}",
+                lambda: self.dynamic.get(res, name=name, namespace=namespace or None),
+            )
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return got.to_dict()
+
+    def list(
+        self, api_version: str, kind: str, namespace: str = "", label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        res = self._res(api_version, kind)
+        ns = namespace if res.namespaced else None
+        got = self.call(
+            f"list {kind} in {namespace or 'cluster'}",
+            lambda: self.dynamic.get(res, namespace=ns, label_selector=label_selector or None),
+        )
+        return [item for item in got.to_dict().get("items") or []]
+
+    def apply(self, body: dict[str, Any], *, dry_run: bool = False, force: bool = False) -> dict[str, Any]:
+        """Server-side apply one object with this project's field manager."""
+        res = self._res(body["apiVersion"], body["kind"])
+        meta = body["metadata"]
+        namespace = meta.get("namespace") if res.namespaced else None
+        got = self.call(
+            f"{'dry-run ' if dry_run else ''}apply {body['kind']} {namespace or '-'}/{meta['name']}",
+            lambda: self.dynamic.server_side_apply(
+                res,
+                body=body,
+                namespace=namespace,
+                field_manager=self.field_manager,
+                force_conflicts=force or None,
+                dry_run="All" if dry_run else None,
+            ),
+        )
+        return got.to_dict()
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        res = self._res(body["apiVersion"], body["kind"])
+        namespace = body["metadata"].get("namespace") if res.namespaced else None
+        got = self.call(
+            f"create {body['kind']} {namespace or '-'}/{body['metadata']['name']}",
+            lambda: self.dynamic.create(
+                res, body=body, namespace=namespace, field_manager=self.field_manager
+            ),
+        )
+        return got.to_dict()
+
+    def replace(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Replace with the body's resourceVersion: a concurrent writer makes this fail with 409."""
+        res = self._res(body["apiVersion"], body["kind"])
+        namespace = body["metadata"].get("namespace") if res.namespaced else None
+        got = self.call(
+            f"replace {body['kind']} {namespace or '-'}/{body['metadata']['name']}",
+            lambda: self.dynamic.replace(
+                res, body=body, namespace=namespace, field_manager=self.field_manager
+            ),
+        )
+        return got.to_dict()
+
+    def delete(
+        self, api_version: str, kind: str, name: str, namespace: str = "", *, dry_run: bool = False
+    ) -> bool:
+        """Delete one object (background propagation); False when it was already gone."""
+        res = self._res(api_version, kind)
+        try:
+            self.call(
+                f"delete {kind} {namespace or '-'}/{name}",
+                lambda: self.dynamic.delete(
+                    res,
+                    name=name,
+                    namespace=namespace if res.namespaced else None,
+                    propagation_policy="Background",
+                    dry_run="All" if dry_run else None,
+                ),
+            )
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def pod_log(self, namespace: str, pod: str, container: str = "", tail_lines: int = 20) -> str:
+        """The last lines of a container's log ('' when the server has none to give)."""
+        core = k8s_client.CoreV1Api(self.api_client)
+        kwargs: dict[str, Any] = {"tail_lines": tail_lines, "_preload_content": False}
+        if container:
+            kwargs["container"] = container
+        try:
+            # _preload_content=False: client 36 otherwise returns the bytes' repr as a string.
+            response = self.call(
+                f"log of pod {namespace}/{pod}",
+                lambda: core.read_namespaced_pod_log(pod, namespace, **kwargs),
+            )
+        except ApiError:
+            return ""
+        return response.data.decode(errors="replace")

@@ -1,0 +1,272 @@
+"""The deploy engine: dry-run the whole bundle, then server-side apply it in waves, wait, prune.
+
+1. Discovery: kinds the cluster does not serve are skipped with a warning when they are custom
+   resources (their CRD is not installed), and refuse the deploy when they are built in.
+2. The Namespace is created first when absent: namespaced dry-runs need it to exist.
+3. Every other object is sent as a server-side dry-run; one rejection and nothing is applied.
+4. One list per kind (inventory label selector) gives the live objects; an object whose dry-run
+   result equals its live state is not written.
+5. Waves are applied in order; workload waves wait for health; the migration wave runs its hook.
+6. Objects with the inventory labels that left the bundle are pruned; PVCs, Namespaces and Secrets
+   only when the run confirms them.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import ApiError, DryRunRejected, FieldConflict
+from .inventory import inventory_selector, labelled, object_key, ref
+from .outcomes import DeployResult, ObjectOutcome, WaveResult
+from .wait import WaitTiming, wait_for_rollout
+from .waves import DATABASE, PROTECTED_KINDS, PRUNABLE_KINDS, WORKLOAD_KINDS, Wave, plan_waves, wave_of
+
+if TYPE_CHECKING:
+    from .client import Kube
+
+Key = tuple[str, str, str, str]
+Hook = Callable[[], dict]
+_DRY_RUN_ACTIONS = {"created": "would-create", "configured": "would-configure"}
+_VOLATILE_METADATA = (
+    "resourceVersion",
+    "managedFields",
+    "generation",
+    "creationTimestamp",
+    "uid",
+    "selfLink",
+)
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    dry_run: bool = False
+    force_conflicts: bool = False
+    prune: bool = True
+    confirm_prune: frozenset[str] = field(default_factory=frozenset)  # kinds or Kind/namespace/name
+    rollout: WaitTiming = field(default_factory=lambda: WaitTiming(600))
+    database: WaitTiming = field(default_factory=lambda: WaitTiming(600))
+
+
+def comparable(body: dict[str, Any]) -> dict[str, Any]:
+    """The part of an object a write could change: no status, no server bookkeeping."""
+    out = {k: v for k, v in body.items() if k not in ("status", "apiVersion", "kind")}
+    meta = {k: v for k, v in (out.get("metadata") or {}).items() if k not in _VOLATILE_METADATA}
+    out["metadata"] = meta
+    return out
+
+
+def _is_custom(api_version: str) -> bool:
+    group = api_version.rpartition("/")[0]
+    return "." in group and not group.endswith(".k8s.io")
+
+
+def _hpa_targets(bodies: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    targets = set()
+    for body in bodies:
+        if body.get("kind") == "HorizontalPodAutoscaler":
+            target = (body.get("spec") or {}).get("scaleTargetRef") or {}
+            targets.add((str(target.get("kind")), str(target.get("name"))))
+    return targets
+
+
+class DeployEngine:
+    """Applies one environment's bundle to one cluster."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        environment: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleeper: Callable[[float], None] = time.sleep,
+        log: Callable[[str], None] = lambda _: None,
+    ):
+        self.kube, self.environment = kube, environment
+        self.clock, self.sleeper, self.log = clock, sleeper, log
+
+    def prepare(
+        self, objects: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[str], list[ObjectOutcome]]:
+        """Label the objects and drop the kinds the cluster does not serve (with a warning)."""
+        bodies = [labelled(body, self.environment) for body in objects]
+        served: dict[tuple[str, str], bool] = {}
+        kept, warnings, skipped = [], [], []
+        for body in bodies:
+            gvk = (body["apiVersion"], body["kind"])
+            if gvk not in served:
+                served[gvk] = self.kube.resource(*gvk) is not None
+                if not served[gvk] and not _is_custom(gvk[0]):
+                    raise DryRunRejected(f"{ref(body)}: {gvk[0]} {gvk[1]} is not served by this cluster")
+            if served[gvk]:
+                kept.append(body)
+                continue
+            message = f"{ref(body)}: skipped, the cluster has no CRD for {gvk[0]} {gvk[1]}"
+            warnings.append(message)
+            skipped.append(ObjectOutcome(ref(body), wave_of(body).name, "skipped", "CRD not installed"))
+        return kept, warnings, skipped
+
+    def ensure_namespaces(self, bodies: list[dict[str, Any]], dry_run: bool) -> list[ObjectOutcome]:
+        """Create absent Namespaces before anything else (namespaced dry-runs need them)."""
+        outcomes = []
+        for body in (b for b in bodies if b["kind"] == "Namespace"):
+            if self.kube.get("v1", "Namespace", body["metadata"]["name"]) is not None:
+                continue
+            self._dry_run_all([body])
+            if not dry_run:
+                self.kube.apply(body)
+            outcomes.append(ObjectOutcome(ref(body), "namespace", "would-create" if dry_run else "created"))
+        return outcomes
+
+    def _dry_run_all(self, bodies: list[dict[str, Any]], force: bool = False) -> dict[Key, dict[str, Any]]:
+        results, rejected, conflicts = {}, [], []
+        for body in bodies:
+            try:
+                results[object_key(body)] = self.kube.apply(body, dry_run=True, force=force)
+            except ApiError as exc:
+                if exc.transient:
+                    raise
+                (conflicts if exc.status == 409 else rejected).append(f"{ref(body)}: {exc}")
+        if conflicts:
+            raise FieldConflict(
+                f"{self.environment}: field conflicts with other managers (set force_conflicts to take "
+                f"ownership); nothing applied: " + "; ".join(conflicts)
+            )
+        if rejected:
+            raise DryRunRejected(
+                f"{self.environment}: server-side dry-run rejected {len(rejected)} object(s); "
+                "nothing applied: " + "; ".join(rejected)
+            )
+        return results
+
+    def _live(self, bodies: list[dict[str, Any]], namespace: str) -> dict[Key, dict[str, Any]]:
+        kinds = {(b["apiVersion"], b["kind"]) for b in bodies} | set(PRUNABLE_KINDS)
+        live: dict[Key, dict[str, Any]] = {}
+        for api_version, kind in sorted(kinds):
+            if self.kube.resource(api_version, kind) is None:
+                continue
+            for item in self.kube.list(api_version, kind, namespace, inventory_selector(self.environment)):
+                item.setdefault("apiVersion", api_version)
+                item.setdefault("kind", kind)
+                live[object_key(item)] = item
+        return live
+
+    def deploy(
+        self,
+        objects: list[dict[str, Any]],
+        namespace: str,
+        options: DeployOptions,
+        *,
+        digest: str = "",
+        hooks: Mapping[str, Hook] | None = None,
+        before_writes: Callable[[], None] = lambda: None,
+    ) -> DeployResult:
+        """Dry-run, apply in waves, wait and prune. Raises DryRunRejected, FieldConflict,
+        RolloutFailed or ApiError; nothing is applied when the dry-run fails."""
+        result = DeployResult(self.environment, digest, options.dry_run)
+        bodies, result.warnings, skipped = self.prepare(objects)
+        created_namespaces = self.ensure_namespaces(bodies, options.dry_run)
+        # In a dry run of a first deploy the namespace does not exist, so its objects cannot be
+        # dry-run by the server; they are reported as would-create.
+        namespace_exists = not (options.dry_run and created_namespaces)
+        rest = [
+            b
+            for b in bodies
+            if b["kind"] != "Namespace" and (namespace_exists or not b["metadata"].get("namespace"))
+        ]
+        hpa = _hpa_targets(bodies)
+        live = self._live(bodies, namespace) if namespace_exists else {}
+        to_send = [self._without_hpa_replicas(b, hpa, live) for b in rest]
+        dry = self._dry_run_all(to_send, options.force_conflicts)
+        plan: dict[Key, str] = {}
+        for body in bodies:
+            key = object_key(body)
+            if body["kind"] == "Namespace":
+                plan[key] = "created" if any(o.ref == ref(body) for o in created_namespaces) else "unchanged"
+            elif key not in dry:
+                plan[key] = "created"  # only in a dry run whose namespace does not exist yet
+            elif key not in live:
+                plan[key] = "created"
+            else:
+                plan[key] = "unchanged" if comparable(dry[key]) == comparable(live[key]) else "configured"
+        prune = self._prune_candidates(live, {object_key(b) for b in bodies}, options)
+        if not options.dry_run:
+            before_writes()
+        sendable = {object_key(b): b for b in to_send}
+        for wave, members in plan_waves(bodies):
+            wave_result = WaveResult(wave.name)
+            started = self.clock()
+            if wave.hook:
+                if hooks and wave.hook in hooks and not options.dry_run:
+                    result.hooks[wave.hook] = hooks[wave.hook]()
+                    wave_result.note = f"ran {wave.hook}"
+                else:
+                    wave_result.note = "no hook configured" if not options.dry_run else "not run in a dry run"
+            for body in members:
+                action = plan[object_key(body)]
+                if not options.dry_run and action != "unchanged" and body["kind"] != "Namespace":
+                    self.kube.apply(sendable[object_key(body)], force=options.force_conflicts)
+                shown = _DRY_RUN_ACTIONS.get(action, action) if options.dry_run else action
+                wave_result.outcomes.append(ObjectOutcome(ref(body), wave.name, shown))
+            wave_result.outcomes += [o for o in skipped if o.wave == wave.name]
+            if wave.wait and not options.dry_run:
+                self._wait(wave, members, options)
+            wave_result.seconds = round(self.clock() - started, 3)
+            result.waves.append(wave_result)
+        result.waves.append(self._prune(prune, options))
+        return result
+
+    def _without_hpa_replicas(
+        self, body: dict[str, Any], hpa: set[tuple[str, str]], live: dict[Key, dict[str, Any]]
+    ) -> dict[str, Any]:
+        # The HPA owns spec.replicas once the object exists; applying it would fight the autoscaler.
+        if (body["kind"], body["metadata"]["name"]) in hpa and object_key(body) in live:
+            body = copy.deepcopy(body)
+            body.get("spec", {}).pop("replicas", None)
+        return body
+
+    def _wait(self, wave: Wave, members: list[dict[str, Any]], options: DeployOptions) -> None:
+        timing = options.database if wave is DATABASE else options.rollout
+        for body in members:
+            if body["kind"] in WORKLOAD_KINDS:
+                wait_for_rollout(
+                    self.kube, body, timing, clock=self.clock, sleeper=self.sleeper, on_progress=self.log
+                )
+
+    def _prune_candidates(
+        self, live: dict[Key, dict[str, Any]], wanted: set[Key], options: DeployOptions
+    ) -> list[tuple[dict[str, Any], bool]]:
+        if not options.prune:
+            return []
+        candidates = []
+        for key, item in sorted(live.items()):
+            if key in wanted or item["metadata"].get("ownerReferences"):
+                continue
+            protected = item["kind"] in PROTECTED_KINDS and not (
+                item["kind"] in options.confirm_prune or ref(item) in options.confirm_prune
+            )
+            candidates.append((item, protected))
+        return candidates
+
+    def _prune(self, candidates: list[tuple[dict[str, Any], bool]], options: DeployOptions) -> WaveResult:
+        wave = WaveResult("prune")
+        started = self.clock()
+        for item, protected in candidates:
+            if protected:
+                wave.outcomes.append(
+                    ObjectOutcome(
+                        ref(item), "prune", "skipped", "protected kind: confirm it in confirm_prune to delete"
+                    )
+                )
+                continue
+            if not options.dry_run:
+                meta = item["metadata"]
+                self.kube.delete(item["apiVersion"], item["kind"], meta["name"], meta.get("namespace", ""))
+            wave.outcomes.append(
+                ObjectOutcome(ref(item), "prune", "would-prune" if options.dry_run else "pruned")
+            )
+        wave.seconds = round(self.clock() - started, 3)
+        return wave

@@ -1,0 +1,104 @@
+"""One deploy, rollback or migration per environment at a time, guarded in the cluster.
+
+A coordination.k8s.io Lease in the environment's namespace names its holder (the Dagster run).
+Taking it uses optimistic concurrency (resourceVersion), so two Dagster instances cannot both win.
+An expired Lease (holder crashed) is taken over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .errors import ApiError, LeaseHeld
+
+if TYPE_CHECKING:
+    from .client import Kube
+
+LEASE_NAME = "llm-cost-ops-ops-deploy"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _format(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(value: str) -> datetime:
+    return datetime.strptime(value.replace("+00:00", "Z"), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+class EnvironmentLease:
+    """Context manager holding the environment's Lease for one run."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str,
+        holder: str,
+        duration_seconds: int,
+        *,
+        now: Callable[[], datetime] = _now,
+    ):
+        self.kube, self.namespace, self.holder = kube, namespace, holder
+        self.duration, self.now = duration_seconds, now
+
+    def _body(self, current: dict[str, Any] | None) -> dict[str, Any]:
+        moment = _format(self.now())
+        body = current or {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": LEASE_NAME, "namespace": self.namespace},
+        }
+        body.setdefault("apiVersion", "coordination.k8s.io/v1")
+        body.setdefault("kind", "Lease")
+        body["spec"] = {
+            "holderIdentity": self.holder,
+            "leaseDurationSeconds": self.duration,
+            "acquireTime": moment,
+            "renewTime": moment,
+        }
+        return body
+
+    def acquire(self) -> None:
+        """Take the Lease. Raises LeaseHeld while another live holder has it."""
+        current = self.kube.get("coordination.k8s.io/v1", "Lease", LEASE_NAME, self.namespace)
+        try:
+            if current is None:
+                self.kube.create(self._body(None))
+                return
+            spec = current.get("spec") or {}
+            holder = spec.get("holderIdentity")
+            if holder and holder != self.holder:
+                renewed = _parse(spec.get("renewTime") or spec.get("acquireTime"))
+                expires = renewed + timedelta(seconds=spec.get("leaseDurationSeconds") or 0)
+                if expires > self.now():
+                    raise LeaseHeld(
+                        f"{self.namespace}: another deploy ({holder}) holds Lease {LEASE_NAME} until "
+                        f"{_format(expires)}; wait for it or let the lease expire"
+                    )
+            self.kube.replace(self._body(current))
+        except ApiError as exc:
+            if exc.status == 409:
+                raise LeaseHeld(f"{self.namespace}: Lease {LEASE_NAME} was taken concurrently") from None
+            raise
+
+    def release(self) -> None:
+        current = self.kube.get("coordination.k8s.io/v1", "Lease", LEASE_NAME, self.namespace)
+        if current and (current.get("spec") or {}).get("holderIdentity") == self.holder:
+            current["spec"]["holderIdentity"] = None
+            try:
+                self.kube.replace(current)
+            except ApiError as exc:
+                if exc.status not in (404, 409):
+                    raise
+
+    def __enter__(self) -> EnvironmentLease:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -1,0 +1,50 @@
+"""What a deploy did, object by object and wave by wave."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+WRITE_ACTIONS = frozenset({"created", "configured", "pruned"})
+
+
+@dataclass(frozen=True)
+class ObjectOutcome:
+    ref: str
+    wave: str
+    action: str  # created | configured | unchanged | pruned | skipped, or would-* in a dry run
+    detail: str = ""
+
+
+@dataclass
+class WaveResult:
+    name: str
+    seconds: float = 0.0
+    outcomes: list[ObjectOutcome] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class DeployResult:
+    environment: str
+    digest: str
+    dry_run: bool
+    waves: list[WaveResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    hooks: dict[str, dict] = field(default_factory=dict)
+
+    def outcomes(self) -> list[ObjectOutcome]:
+        return [o for wave in self.waves for o in wave.outcomes]
+
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(o.action for o in self.outcomes()).items()))
+
+    @property
+    def writes(self) -> int:
+        return sum(1 for o in self.outcomes() if o.action in WRITE_ACTIONS)
+
+    def table(self) -> str:
+        """A markdown table of every object's outcome, for the Dagster UI."""
+        rows = ["| wave | object | outcome | detail |", "|---|---|---|---|"]
+        rows += [f"| {o.wave} | {o.ref} | {o.action} | {o.detail} |" for o in self.outcomes()]
+        return "\n".join(rows)

@@ -1,0 +1,180 @@
+"""Deploys and rollbacks as releases: Lease held, engine run, outcome recorded in the ledger."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ..bundles.model import RenderedBundle, load_documents
+from .engine import DeployEngine, DeployOptions, Hook
+from .errors import KubernetesError, PromotionBlocked, ReleaseNotFound
+from .lease import EnvironmentLease
+from .ledger import Release, ReleaseLedger
+from .outcomes import DeployResult
+
+if TYPE_CHECKING:
+    from .client import Kube
+
+APP_IMAGE = "llm-cost-ops"
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def app_images(images: list[str]) -> set[str]:
+    """The application's own image references (registry/llm-cost-ops:tag)."""
+    return {i for i in images if i.split("@")[0].rsplit(":", 1)[0].rsplit("/", 1)[-1] == APP_IMAGE}
+
+
+@dataclass
+class ReleaseRequest:
+    environment: str
+    namespace: str
+    digest: str
+    bundle_text: str
+    images: list[str]
+    run_id: str
+    options: DeployOptions
+    operation: str = "deploy"
+    rollback_of: int | None = None
+    lease_seconds: int = 1800
+
+    @classmethod
+    def for_bundle(
+        cls,
+        bundle: RenderedBundle,
+        namespace: str,
+        run_id: str,
+        options: DeployOptions,
+        lease_seconds: int = 1800,
+    ) -> ReleaseRequest:
+        return cls(
+            bundle.environment,
+            namespace,
+            bundle.digest,
+            bundle.text,
+            bundle.images(),
+            run_id,
+            options,
+            lease_seconds=lease_seconds,
+        )
+
+
+def execute_release(
+    kube: Kube,
+    request: ReleaseRequest,
+    *,
+    hooks: Mapping[str, Hook] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleeper: Callable[[float], None] = time.sleep,
+    log: Callable[[str], None] = lambda _: None,
+) -> tuple[DeployResult, Release | None]:
+    """Apply a bundle under the environment's Lease and record the release, healthy or failed.
+
+    A dry run takes no Lease and records nothing. Raises what the engine raises, after recording
+    a failed release when anything had been written.
+    """
+    engine = DeployEngine(kube, request.environment, clock=clock, sleeper=sleeper, log=log)
+    objects: list[dict[str, Any]] = load_documents(request.bundle_text)
+    if request.options.dry_run:
+        return engine.deploy(objects, request.namespace, request.options, digest=request.digest), None
+    lease = EnvironmentLease(kube, request.namespace, request.run_id, request.lease_seconds)
+    ledger = ReleaseLedger(kube, request.environment, request.namespace)
+    held = False
+
+    def take_lease() -> None:
+        nonlocal held
+        lease.acquire()
+        held = True
+
+    started = _now_iso()
+
+    def release_of(outcome: str, detail: str, migrations: list[str]) -> Release:
+        return Release(
+            request.environment,
+            request.digest,
+            request.bundle_text,
+            request.images,
+            outcome,
+            operation=request.operation,
+            started_at=started,
+            finished_at=_now_iso(),
+            run_id=request.run_id,
+            rollback_of=request.rollback_of,
+            detail=detail,
+            migrations=migrations,
+        )
+
+    try:
+        result = engine.deploy(
+            objects,
+            request.namespace,
+            request.options,
+            digest=request.digest,
+            hooks=hooks,
+            before_writes=take_lease,
+        )
+        migrations = list((result.hooks.get("migrate") or {}).get("applied", []))
+        recorded = ledger.record(release_of("healthy", f"{result.counts()}", migrations))
+        return result, recorded
+    except KubernetesError as exc:
+        if held:
+            ledger.record(release_of("failed", str(exc)[:2000], []))
+        raise
+    finally:
+        if held:
+            lease.release()
+
+
+def rollback_request(
+    ledger: ReleaseLedger, run_id: str, options: DeployOptions, namespace: str, to_revision: int | None = None
+) -> tuple[ReleaseRequest, Release]:
+    """The request that re-applies the last healthy release before the current one (or a chosen
+    revision). Raises ReleaseNotFound when there is none."""
+    releases = ledger.releases()
+    if to_revision is not None:
+        target = next((r for r in releases if r.revision == to_revision), None)
+        if target is None:
+            raise ReleaseNotFound(f"{ledger.environment}: revision {to_revision} is not in the ledger")
+    else:
+        current = releases[-1].revision if releases else None
+        target = ledger.last_healthy(before=current)
+    request = ReleaseRequest(
+        ledger.environment,
+        namespace,
+        target.digest,
+        target.bundle,
+        target.images,
+        run_id,
+        options,
+        operation="rollback",
+        rollback_of=target.revision,
+    )
+    return request, target
+
+
+def check_promotion(source: ReleaseLedger, images: list[str]) -> Release:
+    """Prod may only run application images that the source environment runs in a healthy release.
+
+    Raises PromotionBlocked naming the images and what the source environment runs.
+    """
+    wanted = app_images(images)
+    latest = source.latest()
+    if latest is None or not latest.healthy:
+        state = (
+            "has no release" if latest is None else f"latest release r{latest.revision} is {latest.outcome}"
+        )
+        raise PromotionBlocked(
+            f"promotion gate: {source.environment} {state}; deploy {sorted(wanted)} there first"
+        )
+    running = app_images(latest.images)
+    if not wanted <= running:
+        raise PromotionBlocked(
+            f"promotion gate: {source.environment} runs {sorted(running)} (r{latest.revision}), "
+            f"not {sorted(wanted - running)}; deploy and verify them there first"
+        )
+    return latest

@@ -3,7 +3,7 @@ UV_VERSION := 0.13.9
 PYTHON ?= python3
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen
-export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
 .PHONY: install run test test-unit test-dagster test-e2e lint format typecheck dev validate bench-render clean
 
@@ -11,7 +11,7 @@ install:  ## the pinned environment from uv.lock into .venv
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --frozen
 
-$(DAGSTER_HOME)/dagster.yaml:
+$(DAGSTER_HOME)/dagster.yaml:  ## only when DAGSTER_HOME points elsewhere
 	mkdir -p $(DAGSTER_HOME) && touch $@
 
 run: install $(DAGSTER_HOME)/dagster.yaml  ## the main job on its embedded default: plan the dev deploy (render, check, waves, diff; no cluster)
@@ -50,4 +50,4 @@ bench-render: install  ## render + checks of all environments vs bare kubectl ku
 	$(RUN) python benchmarks/bench_render.py
 
 clean:
-	rm -rf .venv .dagster_home .pytest_cache .ruff_cache .mypy_cache
+	rm -rf .venv .pytest_cache .ruff_cache .mypy_cache

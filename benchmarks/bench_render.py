@@ -52,7 +52,8 @@ def validate_seconds(*target: str) -> float:
     started = time.perf_counter()
     subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", *target],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     return time.perf_counter() - started
 
@@ -74,10 +75,14 @@ def main() -> None:
         our_validate = validate_seconds("-m", "llm_cost_ops_ops.definitions")
     print(f"environments: {len(overlays)}, rounds: {ROUNDS} (median)")
     print(f"bare kubectl kustomize, sequential: {bare_median:.3f} s")
-    print(f"render (concurrent) + schema/policy/contract checks: {ours_median:.3f} s "
-          f"(first round, loading schemas: {cold:.3f} s)")
-    print(f"dagster definitions validate: {our_validate:.2f} s "
-          f"(empty code location, the CLI's floor: {empty_validate:.2f} s)")
+    print(
+        f"render (concurrent) + schema/policy/contract checks: {ours_median:.3f} s "
+        f"(first round, loading schemas: {cold:.3f} s)"
+    )
+    print(
+        f"dagster definitions validate: {our_validate:.2f} s "
+        f"(empty code location, the CLI's floor: {empty_validate:.2f} s)"
+    )
     print(f"render+check / kustomize: {ours_median / bare_median:.2f}")
 
 

@@ -82,10 +82,10 @@ def parse_rendered(environment: str, text: str, overlay: Path, root: Path) -> li
                 raise RenderError(f"{environment}: {where}: object has no {key}")
         if not obj.name:
             raise RenderError(f"{environment}: {where}: {obj.kind} has no metadata.name")
-        key = (obj.group, obj.kind, obj.namespace, obj.name)
-        if key in seen:
-            raise RenderError(f"{environment}: duplicate object {obj.ref} in {seen[key]} and {where}")
-        seen[key] = where
+        identity = (obj.group, obj.kind, obj.namespace, obj.name)
+        if identity in seen:
+            raise RenderError(f"{environment}: duplicate object {obj.ref} in {seen[identity]} and {where}")
+        seen[identity] = where
         objects.append(obj)
     return objects
 

@@ -122,7 +122,9 @@ class DeployEngine:
         return outcomes
 
     def _dry_run_all(self, bodies: list[dict[str, Any]], force: bool = False) -> dict[Key, dict[str, Any]]:
-        results, rejected, conflicts = {}, [], []
+        results: dict[Key, dict[str, Any]] = {}
+        rejected: list[str] = []
+        conflicts: list[str] = []
         for body in bodies:
             try:
                 results[object_key(body)] = self.kube.apply(body, dry_run=True, force=force)

@@ -73,7 +73,7 @@ class EnvironmentLease:
             spec = current.get("spec") or {}
             holder = spec.get("holderIdentity")
             if holder and holder != self.holder:
-                renewed = _parse(spec.get("renewTime") or spec.get("acquireTime"))
+                renewed = _parse(str(spec.get("renewTime") or spec.get("acquireTime")))
                 expires = renewed + timedelta(seconds=spec.get("leaseDurationSeconds") or 0)
                 if expires > self.now():
                     raise LeaseHeld(

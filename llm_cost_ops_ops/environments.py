@@ -95,7 +95,7 @@ class _EnvironmentsFile(_Strict):
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc)
+    return ".".join(str(part) for part in loc) or "(top level)"
 
 
 def _one_line(path: Path, exc: pydantic.ValidationError, prefix: tuple[int | str, ...]) -> str:
@@ -116,6 +116,8 @@ def load_environments(path: Path | None = None) -> dict[str, EnvironmentSpec]:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: environments file not found") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the environments file: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from exc
     try:

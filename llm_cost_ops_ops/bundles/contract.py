@@ -15,6 +15,7 @@ from .platform import (
     API_APP,
     APP_CONFIGMAP,
     APP_SECRET,
+    CLUSTER_SCOPED_KINDS,
     DATABASE_APP,
     DATABASE_VOLUME_CLAIM,
     MONITORING_DEPLOYMENTS,
@@ -76,7 +77,7 @@ def _namespace(c: _Contract) -> None:
     if not any(o.kind == "Namespace" and o.name == c.spec.namespace for o in c.bundle.objects):
         c.fail("namespace", None, "", f"Namespace {c.spec.namespace} is missing from the bundle")
     for obj in c.bundle.objects:
-        if obj.namespace and obj.namespace != c.spec.namespace:
+        if obj.kind not in CLUSTER_SCOPED_KINDS and obj.namespace != c.spec.namespace:
             c.fail(
                 "namespace",
                 obj,

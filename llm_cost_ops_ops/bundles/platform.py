@@ -6,6 +6,24 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 API_APP = "llm-cost-ops"  # Deployment, Service, HPA, PDB and pod name label of the API
 DATABASE_APP = "postgres"  # StatefulSet and pod name label of PostgreSQL
 SCRAPER_APP = "prometheus"  # pod name label of the metrics scraper
+INGRESS_NAMESPACE = "ingress-nginx"  # the ingress controller's namespace: external traffic enters there
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "Namespace",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "StorageClass",
+        "PriorityClass",
+        "PersistentVolume",
+        "IngressClass",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+        "APIService",
+        "RuntimeClass",
+    }
+)
 MONITORING_DEPLOYMENTS = ("prometheus", "grafana")
 APP_CONFIGMAP = "llm-cost-ops-config"
 APP_SECRET = "llm-cost-ops-secrets"

@@ -19,7 +19,9 @@ from .platform import (
     API_APP,
     COMPONENT_LABEL,
     DATABASE_APP,
+    INGRESS_NAMESPACE,
     NAME_LABEL,
+    NAMESPACE_NAME_LABEL,
     PLACEHOLDER_MARKERS,
     SCRAPER_APP,
     WRITABLE_ROOT_ANNOTATION,
@@ -237,8 +239,7 @@ def network_is_restricted(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iter
         for port in rule.get("ports") or []
     ):
         yield _finding("network-policies", bundle, None, "", "no NetworkPolicy allows DNS egress (port 53)")
-    scraper_labels = {NAME_LABEL: SCRAPER_APP}
-    for app, allowed in ((API_APP, None), (DATABASE_APP, (API_APP, SCRAPER_APP))):
+    for app, pods, namespaces in _INGRESS_SOURCES:
         for obj, template in _named(bundle, app):
             labels = _pod_labels(template)
             selecting = [
@@ -252,35 +253,48 @@ def network_is_restricted(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iter
                 yield _finding(
                     "network-policies", bundle, obj, "", f"no NetworkPolicy restricts ingress to {app} pods"
                 )
-            if allowed is None:
-                continue
-            allowed_labels = [{NAME_LABEL: a} for a in allowed] + [scraper_labels]
+            allowed = ", ".join([*pods, *(f"namespace {n}" for n in namespaces)])
             for policy, s in selecting:
                 for index, rule in enumerate(s.get("ingress") or []):
-                    peers = rule.get("from") or []
                     field = f"spec.ingress[{index}].from"
+                    peers = rule.get("from") or []
                     if not peers:
                         yield _finding(
                             "network-policies",
                             bundle,
                             policy,
                             field,
-                            f"{app} accepts traffic from anywhere; allow only {', '.join(allowed)}",
+                            f"{app} accepts traffic from anywhere; allow only {allowed}",
                         )
                     for peer in peers:
-                        pod_selector = peer.get("podSelector")
-                        if (
-                            "ipBlock" in peer
-                            or is_empty_selector(pod_selector)
-                            or not any(selector_matches(pod_selector, lab) for lab in allowed_labels)
-                        ):
+                        if not _peer_allowed(peer, pods, namespaces):
                             yield _finding(
                                 "network-policies",
                                 bundle,
                                 policy,
                                 field,
-                                f"{app} accepts a peer other than {', '.join(allowed)}: {peer}",
+                                f"{app} accepts a source other than {allowed}: {peer}",
                             )
+
+
+# Who may reach each component: pods by their name label, or whole namespaces by name.
+_INGRESS_SOURCES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    (API_APP, (SCRAPER_APP,), (INGRESS_NAMESPACE,)),
+    (DATABASE_APP, (API_APP, SCRAPER_APP), ()),
+)
+
+
+def _peer_allowed(peer: dict[str, Any], pods: tuple[str, ...], namespaces: tuple[str, ...]) -> bool:
+    if "ipBlock" in peer:
+        return False
+    pod_selector, namespace_selector = peer.get("podSelector"), peer.get("namespaceSelector")
+    if pod_selector is not None:
+        return not is_empty_selector(pod_selector) and any(
+            selector_matches(pod_selector, {NAME_LABEL: app}) for app in pods
+        )
+    return not is_empty_selector(namespace_selector) and any(
+        selector_matches(namespace_selector, {NAMESPACE_NAME_LABEL: name}) for name in namespaces
+    )
 
 
 def _secret_values(secret: ManifestObject) -> Iterator[tuple[str, str]]:
@@ -392,7 +406,9 @@ def no_migrations_in_init_containers(bundle: RenderedBundle, spec: EnvironmentSp
 def kustomize_without_warnings(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
     """kustomize printed nothing on stderr (deprecated fields warn there)."""
     for warning in bundle.warnings:
-        yield _finding("kustomize-warnings", bundle, None, spec.overlay, f"kustomize warned: {warning}")
+        where, _, message = warning.partition(".yaml: ")
+        where, message = (f"{where}.yaml", message) if message else ("", warning)
+        yield _finding("kustomize-warnings", bundle, None, where, f"kustomize warned: {message}")
 
 
 RULES: tuple[Rule, ...] = (

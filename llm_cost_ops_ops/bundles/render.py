@@ -119,7 +119,12 @@ def render_overlay(
     if done.returncode != 0:
         detail = _one_line(done.stderr).replace(str(overlay.resolve()), shown)
         raise RenderError(f"{environment}: kustomize {shown} failed: {detail}")
-    warnings = tuple(line.strip() for line in done.stderr.splitlines() if line.strip())
+    # Each warning is kept as "<overlay>: <message>", so a finding can name the overlay rendered.
+    warnings = tuple(
+        f"{shown}/kustomization.yaml: {line.strip().removeprefix('# Warning:').strip()}"
+        for line in done.stderr.splitlines()
+        if line.strip()
+    )
     objects = parse_rendered(environment, done.stdout, overlay, root)
     return RenderedBundle.from_objects(environment, objects, warnings)
 

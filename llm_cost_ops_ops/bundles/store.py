@@ -39,8 +39,8 @@ class BundleStore:
     def put(self, bundle: RenderedBundle) -> Path:
         """Store a bundle (a no-op when that digest is already there); returns the text's path."""
         text_path, meta_path = self._paths(bundle.digest)
-        if not text_path.exists():
-            _write_atomically(text_path, bundle.text)
+        if not text_path.exists() or digest_of(text_path.read_text()) != bundle.digest:
+            _write_atomically(text_path, bundle.text)  # new, or repairing a damaged copy
         meta = {
             "environment": bundle.environment,
             "sources": [obj.source for obj in bundle.objects],
@@ -57,9 +57,15 @@ class BundleStore:
             meta = json.loads(meta_path.read_text())
         except FileNotFoundError as exc:
             raise BundleStoreError(f"bundle {digest} is not in the store at {self.root}") from exc
+        except json.JSONDecodeError as exc:
+            raise BundleStoreError(f"bundle {digest}: {meta_path} is not valid JSON ({exc.msg})") from exc
         if digest_of(text) != digest:
             raise BundleStoreError(f"bundle {digest} at {text_path} does not match its digest")
         bodies = load_documents(text)
         sources = meta.get("sources") or [""] * len(bodies)
+        if len(sources) != len(bodies):
+            raise BundleStoreError(
+                f"bundle {digest}: {meta_path} lists {len(sources)} sources for {len(bodies)} objects"
+            )
         objects = tuple(ManifestObject(body, src) for body, src in zip(bodies, sources, strict=True))
         return RenderedBundle(meta["environment"], objects, text, digest, tuple(meta.get("warnings", ())))

@@ -23,7 +23,7 @@ def render_jobs(specs: dict[str, EnvironmentSpec]) -> list[dg.UnresolvedAssetJob
             selection=dg.AssetSelection.assets(bundle_key(env)),
             description=f"Render the {env} overlay and run its blocking checks.",
             tags={"operation": "render", "env": env},
-            )
+        )
         for env in specs
     ]
     return [every, *one]

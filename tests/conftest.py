@@ -1,0 +1,72 @@
+"""Shared fixtures for every level of the suite.
+
+- `project_root`: the checkout holding manifests/, environments.yaml and jobs/.
+- `env_specs`: the environment specs loaded from the real environments.yaml.
+- `render_overlays`: the three real overlays rendered once per session (kustomize runs in parallel).
+- `render_fixture`: renders a fixture overlay directory as one of the real environments.
+- `all_findings`: runs the schema, policy and contract checks on a bundle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from llm_cost_ops_ops.bundles import render as render_lib
+from llm_cost_ops_ops.bundles.contract import check_contract
+from llm_cost_ops_ops.bundles.findings import Finding
+from llm_cost_ops_ops.bundles.model import RenderedBundle
+from llm_cost_ops_ops.bundles.policy import check_policy
+from llm_cost_ops_ops.bundles.schema import check_schema, ensure_known_kinds
+from llm_cost_ops_ops.environments import EnvironmentSpec, load_environments
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def env_specs(project_root: Path) -> dict[str, EnvironmentSpec]:
+    return load_environments(project_root / "environments.yaml")
+
+
+@pytest.fixture(scope="session")
+def render_overlays(project_root: Path, env_specs: dict[str, EnvironmentSpec]) -> dict[str, RenderedBundle]:
+    """dev, staging and prod rendered from the real overlays, once for the whole session."""
+    overlays = {name: spec.overlay_path(project_root) for name, spec in env_specs.items()}
+    bundles = render_lib.render_overlays(overlays, root=project_root)
+    for name, bundle in bundles.items():
+        ensure_known_kinds(bundle, env_specs[name].kubernetes_version)
+    return bundles
+
+
+@pytest.fixture(scope="session")
+def render_fixture(project_root: Path) -> Callable[[EnvironmentSpec, Path], RenderedBundle]:
+    """Render an overlay directory as the given environment, refusing unknown kinds like the asset."""
+
+    def _render(spec: EnvironmentSpec, overlay: Path) -> RenderedBundle:
+        bundle = render_lib.render_overlay(spec.name, overlay, root=project_root)
+        ensure_known_kinds(bundle, spec.kubernetes_version)
+        return bundle
+
+    return _render
+
+
+@pytest.fixture(scope="session")
+def all_findings() -> Callable[[RenderedBundle, EnvironmentSpec], list[Finding]]:
+    """Every finding of the three checks the bundle asset runs, in schema, policy, contract order."""
+
+    def _run(bundle: RenderedBundle, spec: EnvironmentSpec) -> list[Finding]:
+        return [
+            *check_schema(bundle, spec.kubernetes_version),
+            *check_policy(bundle, spec),
+            *check_contract(bundle, spec),
+        ]
+
+    return _run

@@ -100,7 +100,8 @@ def _network_baseline() -> list[dict]:
         _obj("NetworkPolicy", "api", nv, spec={
             "podSelector": {"matchLabels": {"app.kubernetes.io/name": "llm-cost-ops"}},
             "policyTypes": ["Ingress"],
-            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]}],
+            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {
+                "kubernetes.io/metadata.name": "ingress-nginx"}}}]}],
         }),
     ]  # fmt: skip
 

@@ -181,7 +181,7 @@ class DeployEngine:
         ]
         hpa = _hpa_targets(bodies)
         live = self._live(bodies, namespace) if namespace_exists else {}
-        to_send = [self._without_hpa_replicas(b, hpa, live) for b in rest]
+        to_send = [self._keep_autoscaled_replicas(b, hpa, live) for b in rest]
         dry = self._dry_run_all(to_send, options.force_conflicts)
         plan: dict[Key, str] = {}
         for body in bodies:
@@ -195,7 +195,8 @@ class DeployEngine:
             else:
                 plan[key] = "unchanged" if comparable(dry[key]) == comparable(live[key]) else "configured"
         prune = self._prune_candidates(live, {object_key(b) for b in bodies}, options)
-        if not options.dry_run:
+        writes_ahead = any(a != "unchanged" for a in plan.values()) or any(not p for _, p in prune)
+        if not options.dry_run and (writes_ahead or (hooks and "migrate" in hooks)):
             before_writes()
         sendable = {object_key(b): b for b in to_send}
         for wave, members in plan_waves(bodies):
@@ -221,13 +222,18 @@ class DeployEngine:
         result.waves.append(self._prune(prune, options))
         return result
 
-    def _without_hpa_replicas(
+    def _keep_autoscaled_replicas(
         self, body: dict[str, Any], hpa: set[tuple[str, str]], live: dict[Key, dict[str, Any]]
     ) -> dict[str, Any]:
-        # The HPA owns spec.replicas once the object exists; applying it would fight the autoscaler.
-        if (body["kind"], body["metadata"]["name"]) in hpa and object_key(body) in live:
-            body = copy.deepcopy(body)
-            body.get("spec", {}).pop("replicas", None)
+        # Once an HPA scales a workload, applying the manifest's replicas would undo its decision
+        # (or conflict with its field manager), and dropping the field would reset it to 1. Applying
+        # the live value keeps shared ownership and changes nothing.
+        current = live.get(object_key(body))
+        if (body["kind"], body["metadata"]["name"]) in hpa and current is not None:
+            replicas = (current.get("spec") or {}).get("replicas")
+            if replicas is not None:
+                body = copy.deepcopy(body)
+                body.setdefault("spec", {})["replicas"] = replicas
         return body
 
     def _wait(self, wave: Wave, members: list[dict[str, Any]], options: DeployOptions) -> None:

@@ -5,7 +5,7 @@ UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: install run test test-unit test-dagster test-e2e lint format typecheck dev validate bench-render clean
+.PHONY: install run test test-unit test-dagster test-e2e lint format typecheck dev validate bench-render bench-deploy clean
 
 install:  ## the pinned environment from uv.lock into .venv
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
@@ -48,6 +48,9 @@ dev: install $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1
 
 bench-render: install  ## render + checks of all environments vs bare kubectl kustomize
 	$(RUN) python benchmarks/bench_render.py
+
+bench-deploy: install  ## prod bundle on the API-server double: first deploy and no-op redeploy vs kubectl apply
+	$(RUN) python benchmarks/bench_deploy.py
 
 clean:
 	rm -rf .venv .pytest_cache .ruff_cache .mypy_cache

@@ -109,6 +109,9 @@ class Kube:
         # A private discovery cache: a shared file could outlive a CRD install or removal.
         self._cache_dir = tempfile.TemporaryDirectory(prefix="llm-cost-ops-ops-discovery-")
         self._dynamic: DynamicClient | None = None
+        # Discovery answers for this connection's life; a miss would otherwise refresh the whole
+        # discovery cache every time the same absent kind is asked for.
+        self._resources: dict[tuple[str, str], Resource | None] = {}
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
         """Run one API call under the retry policy; raise ApiError naming `what` on failure."""
@@ -129,13 +132,16 @@ class Kube:
 
     def resource(self, api_version: str, kind: str) -> Resource | None:
         """The API resource serving a kind, or None when the cluster does not serve it."""
-        try:
-            return self.call(
-                f"discovery of {api_version} {kind}",
-                lambda: self.dynamic.resources.get(api_version=api_version, kind=kind),
-            )
-        except ResourceNotFoundError:
-            return None
+        key = (api_version, kind)
+        if key not in self._resources:
+            try:
+                self._resources[key] = self.call(
+                    f"discovery of {api_version} {kind}",
+                    lambda: self.dynamic.resources.get(api_version=api_version, kind=kind),
+                )
+            except ResourceNotFoundError:
+                self._resources[key] = None
+        return self._resources[key]
 
     def _res(self, api_version: str, kind: str) -> Resource:
         found = self.resource(api_version, kind)

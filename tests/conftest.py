@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,3 +73,34 @@ def all_findings() -> Callable[[RenderedBundle, EnvironmentSpec], list[Finding]]
         ]
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn():
+    """An admin DSN: $LLM_COST_OPS_OPS_TEST_DSN, or a throwaway server started for the session."""
+    from tests.postgres_server import DSN_ENV, ThrowawayPostgres
+
+    if os.environ.get(DSN_ENV):
+        yield os.environ[DSN_ENV]
+        return
+    server = ThrowawayPostgres().start()
+    try:
+        yield server.dsn
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_database(pg_admin_dsn: str):
+    """A fresh, empty database for one test (dropped afterwards); yields its DSN."""
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield pg_admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

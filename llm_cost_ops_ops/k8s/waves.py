@@ -96,7 +96,9 @@ def plan_waves(bodies: Iterable[dict[str, Any]]) -> list[tuple[Wave, list[dict[s
     return [(wave, grouped[wave.name]) for wave in WAVES]
 
 
-# Kinds prune may delete, and the ones it deletes only when the run config confirms them.
+# Kinds prune may delete, and the ones it deletes only when the run config confirms them. Namespaces
+# are never pruned (teardown removes them, with confirmation), so a deploy never lists namespaces
+# cluster-wide and its service account needs no cluster-wide list permission.
 PRUNABLE_KINDS: tuple[tuple[str, str], ...] = (
     ("networking.k8s.io/v1", "NetworkPolicy"),
     ("networking.k8s.io/v1", "Ingress"),
@@ -112,6 +114,5 @@ PRUNABLE_KINDS: tuple[tuple[str, str], ...] = (
     ("rbac.authorization.k8s.io/v1", "Role"),
     ("v1", "ServiceAccount"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
-    ("v1", "Namespace"),
 )
 PROTECTED_KINDS = frozenset({"PersistentVolumeClaim", "Namespace", "Secret"})

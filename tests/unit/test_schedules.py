@@ -77,5 +77,5 @@ def test_cron_dagster_rejects_names_file_and_line(tmp_path):
 
 def test_unknown_target_job_names_file_and_line(tmp_path):
     specs = load_schedules(_write(tmp_path, VALID))
-    with pytest.raises(ConfigError, match=r"s\.yaml:10: schedule weekly_render_dev: unknown target job"):
+    with pytest.raises(ConfigError, match=r"s\.yaml:9: schedule weekly_render_dev: unknown target job"):
         schedule_definitions(specs, {"render_and_check"})

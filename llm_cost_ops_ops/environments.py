@@ -64,6 +64,7 @@ class DeploySpec(_Strict):
     promotion_from: str | None = None  # an environment that must run the same app images healthily
     force_conflicts: bool = False
     history: int = pydantic.Field(default=10, ge=1)
+    manage_namespace: bool = True  # false when deploy/rbac (an admin) creates the namespace
 
 
 class EnvironmentSpec(_Strict):

@@ -66,6 +66,7 @@ def _options(spec: EnvironmentSpec, config: DeployConfig | RollbackConfig, dry_r
     return DeployOptions(
         dry_run=dry_run,
         force_conflicts=config.force_conflicts or spec.deploy.force_conflicts,
+        manage_namespace=spec.deploy.manage_namespace,
         prune=config.prune,
         confirm_prune=frozenset(config.confirm_prune),
         rollout=WaitTiming(rollout, poll),

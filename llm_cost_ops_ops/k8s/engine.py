@@ -45,6 +45,9 @@ _VOLATILE_METADATA = (
 class DeployOptions:
     dry_run: bool = False
     force_conflicts: bool = False
+    # False where the namespace is created by the cluster admin (deploy/rbac) and the service
+    # account holds no cluster-scoped rights: Namespace objects are then left alone.
+    manage_namespace: bool = True
     prune: bool = True
     confirm_prune: frozenset[str] = field(default_factory=frozenset)  # kinds or Kind/namespace/name
     rollout: WaitTiming = field(default_factory=lambda: WaitTiming(600))
@@ -169,6 +172,8 @@ class DeployEngine:
         """Dry-run, apply in waves, wait and prune. Raises DryRunRejected, FieldConflict,
         RolloutFailed or ApiError; nothing is applied when the dry-run fails."""
         result = DeployResult(self.environment, digest, options.dry_run)
+        if not options.manage_namespace:
+            objects = [o for o in objects if o.get("kind") != "Namespace"]
         bodies, result.warnings, skipped = self.prepare(objects)
         created_namespaces = self.ensure_namespaces(bodies, options.dry_run)
         # In a dry run of a first deploy the namespace does not exist, so its objects cannot be

@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import ReleaseNotFound
+from .errors import ApiError, ReleaseNotFound
 from .inventory import MANAGED_BY, MANAGED_BY_LABEL
 
 if TYPE_CHECKING:
@@ -68,9 +68,12 @@ class ReleaseLedger:
 
     def _secrets(self) -> list[dict[str, Any]]:
         selector = f"{MANAGED_BY_LABEL}={MANAGED_BY},{RELEASE_OF_LABEL}={self.environment}"
-        if self.kube.get("v1", "Namespace", self.namespace) is None:
-            return []
-        return self.kube.list("v1", "Secret", self.namespace, selector)
+        try:
+            return self.kube.list("v1", "Secret", self.namespace, selector)
+        except ApiError as exc:
+            if exc.status == 404:  # the namespace does not exist yet: no releases
+                return []
+            raise
 
     def releases(self) -> list[Release]:
         """Every kept release, oldest first."""

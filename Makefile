@@ -5,7 +5,7 @@ UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: install run test test-unit test-dagster test-e2e lint format typecheck dev validate bench-render bench-deploy clean
+.PHONY: install run test test-unit test-dagster test-e2e lint format typecheck dev validate bench-render bench-deploy bench-migrate clean
 
 install:  ## the pinned environment from uv.lock into .venv
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
@@ -51,6 +51,9 @@ bench-render: install  ## render + checks of all environments vs bare kubectl ku
 
 bench-deploy: install  ## prod bundle on the API-server double: first deploy and no-op redeploy vs kubectl apply
 	$(RUN) python benchmarks/bench_deploy.py
+
+bench-migrate: install  ## platform schema into empty databases: migration runner vs psql -f (LLM_COST_OPS_OPS_TEST_DSN or a throwaway server)
+	$(RUN) python benchmarks/bench_migrate.py
 
 clean:
 	rm -rf .venv .pytest_cache .ruff_cache .mypy_cache

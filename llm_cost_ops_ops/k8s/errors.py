@@ -54,3 +54,20 @@ class ReleaseNotFound(KubernetesError):
 
 class PromotionBlocked(KubernetesError):
     """A prod deploy whose application images staging does not run healthily."""
+
+
+class MigrationJobFailed(KubernetesError):
+    """The migration Job failed; carries the container's exit code (None when it never ran or is
+    gone) and the last lines of its log."""
+
+    def __init__(
+        self, message: str, *, job: str = "", exit_code: int | None = None, last_lines: tuple[str, ...] = ()
+    ):
+        super().__init__(message)
+        self.job = job
+        self.exit_code = exit_code
+        self.last_lines = last_lines
+
+
+class MigrationJobTimeout(MigrationJobFailed):
+    """The migration Job had not finished when the wait's deadline passed (it is left running)."""

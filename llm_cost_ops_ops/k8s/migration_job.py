@@ -1,0 +1,273 @@
+"""Migrations in the cluster: one Job per deploy running the application image's own migration
+command (`sqlx migrate run` by default), with the environment's ConfigMap and Secret via envFrom.
+
+The Job's name ends with the Dagster run id, so a retried step of the same run follows the Job it
+already started instead of starting a second one. backoffLimit 0: a failed migration is never
+re-run blindly. activeDeadlineSeconds stops it in the cluster, ttlSecondsAfterFinished removes it
+a day later (its log stays readable until then). The pod is labelled `app.kubernetes.io/name:
+llm-cost-ops`, `app.kubernetes.io/component: migrations`, so the database's NetworkPolicy admits
+it, and runs under the restricted Pod Security profile like the API.
+
+The wait polls with an injected clock and sleeper, streams the pod's log to `log` line by line,
+and fails fast when the container cannot start (image pull errors, a missing Secret).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import ApiError, MigrationJobFailed, MigrationJobTimeout
+from .health import FAILING_WAITING_REASONS
+from .inventory import MANAGED_BY, MANAGED_BY_LABEL
+
+if TYPE_CHECKING:
+    from .client import Kube
+
+NAME_PREFIX = "llm-cost-ops-migrate-"
+CONTAINER = "migrate"
+RUN_ID_ANNOTATION = "llm-cost-ops-ops/dagster-run-id"
+POD_LABELS = {"app.kubernetes.io/name": "llm-cost-ops", "app.kubernetes.io/component": "migrations"}
+DEFAULT_COMMAND = ("sqlx", "migrate", "run")
+# Enough for any migration run's log: the whole log is re-read each poll and only new lines emitted.
+LOG_READ_LINES = 100_000
+# The container will not start by waiting; CrashLoopBackOff cannot happen with restartPolicy Never.
+NOT_STARTING = FAILING_WAITING_REASONS - {"CrashLoopBackOff"}
+
+
+@dataclass(frozen=True)
+class MigrationJobSpec:
+    namespace: str
+    image: str
+    command: tuple[str, ...] = DEFAULT_COMMAND
+    args: tuple[str, ...] = ()
+    config_map: str = "llm-cost-ops-config"
+    secret: str = "llm-cost-ops-secrets"
+    service_account: str = "llm-cost-ops"
+    active_deadline_seconds: int = 900
+    ttl_seconds_after_finished: int = 86_400
+    resources: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"cpu": "500m", "memory": "256Mi"},
+        }
+    )
+    labels: Mapping[str, str] = field(default_factory=dict)  # extra labels for the Job and its pod
+
+
+@dataclass(frozen=True)
+class JobTiming:
+    deadline_seconds: float | None = None  # None: the Job's activeDeadlineSeconds plus a minute
+    poll_seconds: float = 2.0
+    log_lines: int = 20  # how many last lines a failure carries
+
+
+@dataclass(frozen=True)
+class MigrationJobResult:
+    name: str
+    namespace: str
+    pod: str
+    log_lines: tuple[str, ...]
+    duration_seconds: float
+
+
+def migration_job_name(run_id: str) -> str:
+    """`llm-cost-ops-migrate-<run id>`, a valid name of at most 63 characters (the job-name label).
+
+    Raises ValueError for a run id with no letter or digit.
+    """
+    suffix = re.sub(r"[^a-z0-9-]+", "-", run_id.lower()).strip("-")
+    if not suffix:
+        raise ValueError(f"run id {run_id!r} has no letter or digit to name a Job with")
+    return (NAME_PREFIX + suffix)[:63].rstrip("-")
+
+
+def migration_job_manifest(spec: MigrationJobSpec, run_id: str) -> dict[str, Any]:
+    """The Job for one run's migrations."""
+    labels = {**spec.labels, **POD_LABELS, MANAGED_BY_LABEL: MANAGED_BY}
+    annotations = {RUN_ID_ANNOTATION: run_id}
+    container = {
+        "name": CONTAINER,
+        "image": spec.image,
+        "command": list(spec.command),
+        "args": list(spec.args),
+        "envFrom": [{"configMapRef": {"name": spec.config_map}}, {"secretRef": {"name": spec.secret}}],
+        "resources": {kind: dict(values) for kind, values in spec.resources.items()},
+        # The last log lines end up in the pod status even if the log itself is gone.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    pod_spec = {
+        "restartPolicy": "Never",
+        "serviceAccountName": spec.service_account,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "runAsGroup": 1000,
+            "fsGroup": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": migration_job_name(run_id),
+            "namespace": spec.namespace,
+            "labels": labels,
+            "annotations": annotations,
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "completions": 1,
+            "parallelism": 1,
+            "activeDeadlineSeconds": spec.active_deadline_seconds,
+            "ttlSecondsAfterFinished": spec.ttl_seconds_after_finished,
+            "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod_spec},
+        },
+    }
+
+
+class _LogStream:
+    """Emits each new line of the Job's pod log once, across polls."""
+
+    def __init__(self, kube: Kube, namespace: str, log: Callable[[str], None]):
+        self.kube, self.namespace, self.log = kube, namespace, log
+        self.pod = ""
+        self.lines: list[str] = []
+
+    def read(self, pod: dict[str, Any]) -> None:
+        name = pod["metadata"]["name"]
+        if (pod.get("status") or {}).get("phase") in (None, "Pending"):
+            return  # no container has started: there is no log yet
+        if name != self.pod:
+            self.pod, self.lines = name, []
+        text = self.kube.pod_log(self.namespace, name, CONTAINER, LOG_READ_LINES)
+        fresh = text.splitlines()[len(self.lines) :]
+        for line in fresh:
+            self.log(f"{name}: {line}")
+        self.lines.extend(fresh)
+
+
+def _condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind and condition.get("status") == "True":
+            return dict(condition)
+    return None
+
+
+def _container_status(pod: dict[str, Any] | None) -> dict[str, Any]:
+    for status in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == CONTAINER:
+            return dict(status)
+    return {}
+
+
+def _waiting_reason(pod: dict[str, Any]) -> str:
+    return str(((_container_status(pod).get("state") or {}).get("waiting") or {}).get("reason") or "")
+
+
+def _terminated(pod: dict[str, Any] | None) -> dict[str, Any]:
+    status = _container_status(pod)
+    state = status.get("state") or {}
+    return dict(state.get("terminated") or (status.get("lastState") or {}).get("terminated") or {})
+
+
+def _newest_pod(kube: Kube, namespace: str, job: dict[str, Any]) -> dict[str, Any] | None:
+    uid = job["metadata"].get("uid", "")
+    pods = kube.list("v1", "Pod", namespace, f"batch.kubernetes.io/controller-uid={uid}") if uid else []
+    return max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "", default=None)
+
+
+def _tail(lines: list[str], pod: dict[str, Any] | None, count: int) -> tuple[str, ...]:
+    if not lines:  # the log is gone: fall back to the termination message (FallbackToLogsOnError)
+        lines = str(_terminated(pod).get("message") or "").splitlines()
+    return tuple(lines[-count:])
+
+
+def run_migration_job(
+    kube: Kube,
+    spec: MigrationJobSpec,
+    run_id: str,
+    *,
+    timing: JobTiming | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleeper: Callable[[float], None] = time.sleep,
+    log: Callable[[str], None] = lambda _: None,
+) -> MigrationJobResult:
+    """Create (or, on a retry of the same run, follow) the migration Job and wait for it.
+
+    Raises MigrationJobFailed (the Job failed: exit code and last log lines; or its container
+    cannot start, after which the Job is deleted so it cannot run later unwatched),
+    MigrationJobTimeout (still running at the deadline; left to its activeDeadlineSeconds), or
+    ApiError.
+    """
+    timing = timing or JobTiming()
+    body = migration_job_manifest(spec, run_id)
+    name, namespace = body["metadata"]["name"], spec.namespace
+    where = f"Job {namespace}/{name}"
+    deadline = timing.deadline_seconds or spec.active_deadline_seconds + 60.0
+    started = clock()
+    try:
+        kube.create(body)
+        log(f"created {where}: {' '.join(spec.command + spec.args)} in {spec.image}")
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        log(f"{where} already exists for run {run_id}; following it")
+    stream = _LogStream(kube, namespace, log)
+    while True:
+        job = kube.get("batch/v1", "Job", name, namespace)
+        if job is None:
+            raise MigrationJobFailed(f"{where} disappeared while running (deleted by someone?)", job=name)
+        pod = _newest_pod(kube, namespace, job)
+        if pod is not None:
+            stream.read(pod)
+        if _condition(job, "Complete"):
+            return MigrationJobResult(name, namespace, stream.pod, tuple(stream.lines), clock() - started)
+        failed = _condition(job, "Failed")
+        if failed:
+            ended = _terminated(pod)
+            code = ended.get("exitCode")
+            last = _tail(stream.lines, pod, timing.log_lines)
+            exited = f"exit code {code} ({ended.get('reason', '?')})" if code is not None else "no exit code"
+            raise MigrationJobFailed(
+                f"{where} failed: {failed.get('reason', 'Failed')}: {failed.get('message', '')}; "
+                f"container {CONTAINER}: {exited}; last log lines: {' | '.join(last) or '(none)'}",
+                job=name,
+                exit_code=code,
+                last_lines=last,
+            )
+        reason = _waiting_reason(pod) if pod is not None else ""
+        if pod is not None and reason in NOT_STARTING:
+            message = ((_container_status(pod).get("state") or {}).get("waiting") or {}).get("message", "")
+            kube.delete("batch/v1", "Job", name, namespace)
+            raise MigrationJobFailed(
+                f"{where}: container {CONTAINER} of pod {pod['metadata']['name']} cannot start: "
+                f"{reason} {message}".strip()
+                + "; the Job was deleted, nothing ran",
+                job=name,
+            )
+        if clock() - started >= deadline:
+            last = _tail(stream.lines, pod, timing.log_lines)
+            raise MigrationJobTimeout(
+                f"{where} still running after {deadline:g}s (activeDeadlineSeconds "
+                f"{spec.active_deadline_seconds} ends it in the cluster); last log lines: "
+                f"{' | '.join(last) or '(none)'}",
+                job=name,
+                last_lines=last,
+            )
+        sleeper(timing.poll_seconds)

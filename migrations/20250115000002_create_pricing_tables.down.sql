@@ -1,0 +1,2 @@
+DROP TABLE pricing_tables;
+DROP FUNCTION set_updated_at();

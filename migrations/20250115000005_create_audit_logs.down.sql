@@ -1,0 +1,2 @@
+DROP TABLE audit_logs;
+DROP FUNCTION audit_logs_seal();

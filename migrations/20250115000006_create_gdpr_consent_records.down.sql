@@ -1,0 +1,1 @@
+DROP TABLE gdpr_consent_records;

@@ -1,0 +1,1 @@
+DROP TABLE gdpr_data_requests;

@@ -5,7 +5,7 @@ UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: install run test test-unit test-dagster test-e2e lint format typecheck dev validate bench-render bench-deploy bench-migrate clean
+.PHONY: install run test test-unit test-dagster test-e2e lint format typecheck dev validate bench-render bench-deploy bench-migrate bench-sensor bench-backup clean
 
 install:  ## the pinned environment from uv.lock into .venv
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
@@ -51,6 +51,12 @@ bench-render: install  ## render + checks of all environments vs bare kubectl ku
 
 bench-deploy: install  ## prod bundle on the API-server double: first deploy and no-op redeploy vs kubectl apply
 	$(RUN) python benchmarks/bench_deploy.py
+
+bench-sensor: install  ## rollout sensor tick over 3 environments x 200 Deployments on the API-server double
+	$(RUN) python benchmarks/bench_sensor.py
+
+bench-backup: install  ## pg_dump -> zstd -> S3 backup and verified restore vs the pg_dump / pg_restore floors (BENCH_BACKUP_MB, default 1024)
+	$(RUN) python benchmarks/bench_backup.py
 
 bench-migrate: install  ## platform schema into empty databases: migration runner vs psql -f (LLM_COST_OPS_OPS_TEST_DSN or a throwaway server)
 	$(RUN) python benchmarks/bench_migrate.py

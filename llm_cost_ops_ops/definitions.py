@@ -1,19 +1,40 @@
 """The code location: assembles the definitions; does no rendering or cluster calls at load."""
 
+import os
+
 import dagster as dg
 
 from .defs.bundles import bundle_definitions
 from .defs.deploy import deploy_definitions
 from .defs.jobs import render_jobs
 from .defs.kubernetes import KubernetesResource
+from .defs.notify import NotifierResource, notification_definitions
 from .defs.resources import BundleIOManager, PlatformManifests
+from .defs.sensors import sensor_definitions
+from .defs.smoke import SmokeResource, smoke_after_rollback, smoke_definitions
 from .environments import load_environments
 
 ENVIRONMENTS = load_environments()
 
+
+def _secret(name: str) -> dg.EnvVar | str:
+    """A secret read from the environment at run time; empty (the feature off) when unset.
+
+    dg.EnvVar keeps the value out of the UI's resource config; an unset EnvVar would fail every
+    run and sensor that uses the resource, so an absent variable means "not configured".
+    """
+    return dg.EnvVar(name) if os.environ.get(name) else ""
+
+
 defs = dg.Definitions.merge(
     *(bundle_definitions(spec) for spec in ENVIRONMENTS.values()),
-    *(deploy_definitions(spec, ENVIRONMENTS) for spec in ENVIRONMENTS.values()),
+    *(
+        deploy_definitions(spec, ENVIRONMENTS, after_rollback=smoke_after_rollback(spec))
+        for spec in ENVIRONMENTS.values()
+    ),
+    *(smoke_definitions(spec) for spec in ENVIRONMENTS.values()),
+    *(sensor_definitions(spec) for spec in ENVIRONMENTS.values()),
+    notification_definitions(ENVIRONMENTS),
     dg.Definitions(
         jobs=render_jobs(ENVIRONMENTS),
         # Steps are short and sequential (render, check, apply); a process per step would cost more
@@ -23,6 +44,15 @@ defs = dg.Definitions.merge(
             "manifests": PlatformManifests(),
             "bundle_io_manager": BundleIOManager(),
             "kubernetes": KubernetesResource(),
+            "smoke": SmokeResource(
+                database_url=_secret("LLM_COST_OPS_OPS_SMOKE_DATABASE_URL"),
+                api_token=_secret("LLM_COST_OPS_OPS_SMOKE_API_TOKEN"),
+            ),
+            "notifier": NotifierResource(
+                webhook_url=_secret("LLM_COST_OPS_OPS_WEBHOOK_URL"),
+                slack_webhook_url=_secret("LLM_COST_OPS_OPS_SLACK_WEBHOOK_URL"),
+                dagster_url=os.environ.get("LLM_COST_OPS_OPS_DAGSTER_URL", "http://127.0.0.1:3000"),
+            ),
         },
     ),
 )

@@ -7,7 +7,7 @@ spec into definitions, and the contract check holds each rendered overlay to it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 import yaml
@@ -67,6 +67,29 @@ class DeploySpec(_Strict):
     manage_namespace: bool = True  # false when deploy/rbac (an admin) creates the namespace
 
 
+class OperationsSpec(_Strict):
+    """After the deploy: smoke tests, the failed-rollout sensor, remediation and drift detection.
+
+    An absent URL is reached through the service's in-cluster DNS name when Dagster runs in the
+    cluster, and through a Kubernetes port-forward otherwise.
+    """
+
+    base_url: str | None = None  # the API (port 8080): an ingress URL or in-cluster service DNS
+    metrics_url: str | None = None  # the API's metrics port (9090)
+    prometheus_url: str | None = None
+    grafana_url: str | None = None
+    smoke_latency_budget_seconds: float = pydantic.Field(default=2.0, gt=0)
+    api_writes: bool = False  # smoke tests may write through the API (never in prod by default)
+    remediation: Literal["redeploy", "rollback", "alert"] = "alert"
+    sensor_interval_seconds: int = pydantic.Field(default=30, ge=5)
+    max_remediations_per_hour: int = pydantic.Field(default=3, ge=0)
+    crashloop_restart_threshold: int = pydantic.Field(default=3, ge=1)
+    grace_period_seconds: float = pydantic.Field(default=120, ge=0)
+    drift_cron: str = "0 * * * *"
+    self_heal: bool = False  # drift triggers a redeploy through the remediation path
+    allow_revert_migrations: bool = False  # rollback past a migration that has a down migration
+
+
 class EnvironmentSpec(_Strict):
     """What one environment must be: where it lives and what its rendered bundle must contain."""
 
@@ -81,6 +104,7 @@ class EnvironmentSpec(_Strict):
     api: ApiSpec
     database: DatabaseSpec
     deploy: DeploySpec = DeploySpec()
+    operations: OperationsSpec = OperationsSpec()
 
     def overlay_path(self, root: Path) -> Path:
         return root / self.overlay

@@ -59,6 +59,7 @@ def _entries(path: Path) -> list[tuple[int, Any]]:
         raise ConfigError(f"{path}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict) or not isinstance(data.get("schedules"), list):
         raise ConfigError(f"{path}:1: expected a mapping with a `schedules:` list")
+    assert node is not None  # a mapping was loaded from the same text
     list_node = next(v for k, v in node.value if k.value == "schedules")
     return [
         (item.start_mark.line + 1, entry)

@@ -5,6 +5,8 @@
 - `render_overlays`: the three real overlays rendered once per session (kustomize runs in parallel).
 - `render_fixture`: renders a fixture overlay directory as one of the real environments.
 - `all_findings`: runs the schema, policy and contract checks on a bundle.
+- `pg_admin_dsn` / `pg_database`: a PostgreSQL server for the session, a fresh database per test.
+- `s3_server`: a SeaweedFS S3 server for the session (`s3_server.new_bucket()` per test).
 """
 
 from __future__ import annotations
@@ -104,3 +106,15 @@ def pg_database(pg_admin_dsn: str):
     yield pg_admin_dsn.rsplit("/", 1)[0] + f"/{name}"
     with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A SeaweedFS S3 server on free loopback ports for the session (tests/s3_server.py)."""
+    from tests.s3_server import SeaweedS3
+
+    server = SeaweedS3().start()
+    try:
+        yield server
+    finally:
+        server.stop()

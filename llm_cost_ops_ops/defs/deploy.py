@@ -89,8 +89,14 @@ def _release_metadata(result, release) -> dict:
     }
 
 
-def deploy_definitions(spec: EnvironmentSpec, specs: dict[str, EnvironmentSpec]) -> dg.Definitions:
-    """The deployed asset, deploy job and rollback job of one environment."""
+def deploy_definitions(
+    spec: EnvironmentSpec,
+    specs: dict[str, EnvironmentSpec],
+    *,
+    after_rollback: dg.OpDefinition | None = None,
+) -> dg.Definitions:
+    """The deployed asset, deploy job and rollback job of one environment. `after_rollback`, an op
+    with one Nothing input named `after` (the smoke step), ends the rollback job when given."""
     env = spec.name
     key = deployed_key(env)
 
@@ -148,7 +154,11 @@ def deploy_definitions(spec: EnvironmentSpec, specs: dict[str, EnvironmentSpec])
             )
             context.log.info(f"promotion gate: {source} runs these images healthily in r{passed.revision}")
         request = ReleaseRequest.for_bundle(
-            bundle, spec.namespace, context.run_id, _options(spec, config, mode == "dry-run")
+            bundle,
+            spec.namespace,
+            context.run.run_id,
+            _options(spec, config, mode == "dry-run"),
+            history=spec.deploy.history,
         )
         result, release = execute_release(kube, request, log=context.log.info)
         if release is None:
@@ -179,7 +189,7 @@ def deploy_definitions(spec: EnvironmentSpec, specs: dict[str, EnvironmentSpec])
         kube = kubernetes.connect(spec.deploy.kube_context)
         ledger = ReleaseLedger(kube, env, spec.namespace, spec.deploy.history)
         request, target = rollback_request(
-            ledger, context.run_id, _options(spec, config, False), spec.namespace, config.to_revision
+            ledger, context.run.run_id, _options(spec, config, False), spec.namespace, config.to_revision
         )
         context.log.info(f"rolling {env} back to r{target.revision} ({target.digest})")
         bundle_store(context.instance).put(RenderedBundle.from_text(env, target.bundle))
@@ -200,6 +210,8 @@ def deploy_definitions(spec: EnvironmentSpec, specs: dict[str, EnvironmentSpec])
         description=f"Roll {env} back to its last healthy release (or a chosen revision).",
     )
     def rollback_job():
-        _rollback()
+        rolled_back = _rollback()
+        if after_rollback is not None:
+            after_rollback(after=rolled_back)
 
     return dg.Definitions(assets=[_deployed], jobs=[deploy_job, rollback_job])

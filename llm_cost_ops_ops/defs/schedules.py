@@ -19,7 +19,7 @@ def schedule_definitions(specs: Iterable[ScheduleSpec], job_names: set[str]) -> 
     for spec in specs:
         if spec.job not in job_names:
             raise ConfigError(f"{spec.source}: schedule {spec.name}: unknown target job {spec.job!r}")
-        run_config = {}
+        run_config: dict = {}
         if spec.run_config:
             path = project_root() / spec.run_config
             if not path.is_file():

@@ -27,6 +27,7 @@ from kubernetes.dynamic.resource import Resource
 from .errors import TRANSIENT_STATUS, ApiError, NotConfigured
 
 T = TypeVar("T")
+JsonItems = list[dict[str, Any]]  # named here: inside Kube, `list` is the method
 FIELD_MANAGER = "llm-cost-ops-ops"
 _TRANSIENT_IO = (
     urllib3.exceptions.ProtocolError,
@@ -251,3 +252,36 @@ class Kube:
         except ApiError:
             return ""
         return response.data.decode(errors="replace")
+
+    def list_json(
+        self,
+        api_version: str,
+        plural: str,
+        namespace: str,
+        label_selector: str = "",
+        timeout_seconds: float | None = 10.0,
+    ) -> JsonItems:
+        """One list request by REST path, without discovery or model conversion: the server's JSON
+        items (apiVersion and kind filled in). For frequent polls such as the rollout sensor."""
+        base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        query = [("labelSelector", label_selector)] if label_selector else []
+        response = self.call(
+            f"list {plural} in {namespace}",
+            lambda: self.api_client.call_api(
+                f"{base}/namespaces/{namespace}/{plural}",
+                "GET",
+                query_params=query,
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
+                _request_timeout=timeout_seconds,
+            ),
+        )
+        body = json.loads(response.data)
+        kind = str(body.get("kind", "")).removesuffix("List")
+        items = body.get("items") or []
+        for item in items:
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind)
+        return items

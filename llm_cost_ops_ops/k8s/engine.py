@@ -176,33 +176,18 @@ class DeployEngine:
             objects = [o for o in objects if o.get("kind") != "Namespace"]
         bodies, result.warnings, skipped = self.prepare(objects)
         created_namespaces = self.ensure_namespaces(bodies, options.dry_run)
-        # In a dry run of a first deploy the namespace does not exist, so its objects cannot be
-        # dry-run by the server; they are reported as would-create.
-        namespace_exists = not (options.dry_run and created_namespaces)
-        rest = [
-            b
-            for b in bodies
-            if b["kind"] != "Namespace" and (namespace_exists or not b["metadata"].get("namespace"))
-        ]
-        hpa = _hpa_targets(bodies)
-        live = self._live(bodies, namespace) if namespace_exists else {}
-        to_send = [self._keep_autoscaled_replicas(b, hpa, live) for b in rest]
-        dry = self._dry_run_all(to_send, options.force_conflicts)
-        plan: dict[Key, str] = {}
-        for body in bodies:
-            key = object_key(body)
-            if body["kind"] == "Namespace":
-                plan[key] = "created" if any(o.ref == ref(body) for o in created_namespaces) else "unchanged"
-            elif key not in dry:
-                plan[key] = "created"  # only in a dry run whose namespace does not exist yet
-            elif key not in live:
-                plan[key] = "created"
-            else:
-                plan[key] = "unchanged" if comparable(dry[key]) == comparable(live[key]) else "configured"
-        prune = self._prune_candidates(live, {object_key(b) for b in bodies}, options)
+        try:
+            plan, to_send, prune = self._plan(bodies, namespace, options, created_namespaces)
+        except (DryRunRejected, FieldConflict):
+            if not options.dry_run:  # nothing is applied: not even the namespace made for the dry-run
+                for outcome in created_namespaces:
+                    self.kube.delete("v1", "Namespace", outcome.ref.split("/", 1)[1])
+            raise
         writes_ahead = any(a != "unchanged" for a in plan.values()) or any(not p for _, p in prune)
         if not options.dry_run and (writes_ahead or (hooks and "migrate" in hooks)):
             before_writes()
+            # Another deploy may have run while this one waited for the Lease: plan again under it.
+            plan, to_send, prune = self._plan(bodies, namespace, options, created_namespaces)
         sendable = {object_key(b): b for b in to_send}
         for wave, members in plan_waves(bodies):
             wave_result = WaveResult(wave.name)
@@ -227,6 +212,39 @@ class DeployEngine:
         result.waves.append(self._prune(prune, options))
         return result
 
+    def _plan(
+        self,
+        bodies: list[dict[str, Any]],
+        namespace: str,
+        options: DeployOptions,
+        created_namespaces: list[ObjectOutcome],
+    ) -> tuple[dict[Key, str], list[dict[str, Any]], list[tuple[dict[str, Any], bool]]]:
+        """Each object's action (from its dry-run result against the live object), the bodies to
+        send, and the prune candidates. Raises DryRunRejected or FieldConflict."""
+        # In a dry run of a first deploy the namespace does not exist, so its objects cannot be
+        # dry-run by the server; they are reported as would-create.
+        namespace_exists = not (options.dry_run and created_namespaces)
+        rest = [
+            b
+            for b in bodies
+            if b["kind"] != "Namespace" and (namespace_exists or not b["metadata"].get("namespace"))
+        ]
+        hpa = _hpa_targets(bodies)
+        live = self._live(bodies, namespace) if namespace_exists else {}
+        to_send = [self._keep_autoscaled_replicas(b, hpa, live) for b in rest]
+        dry = self._dry_run_all(to_send, options.force_conflicts)
+        created = {o.ref for o in created_namespaces}
+        plan: dict[Key, str] = {}
+        for body in bodies:
+            key = object_key(body)
+            if body["kind"] == "Namespace":
+                plan[key] = "created" if ref(body) in created else "unchanged"
+            elif key not in dry or key not in live:
+                plan[key] = "created"
+            else:
+                plan[key] = "unchanged" if comparable(dry[key]) == comparable(live[key]) else "configured"
+        return plan, to_send, self._prune_candidates(live, bodies, options)
+
     def _keep_autoscaled_replicas(
         self, body: dict[str, Any], hpa: set[tuple[str, str]], live: dict[Key, dict[str, Any]]
     ) -> dict[str, Any]:
@@ -250,13 +268,26 @@ class DeployEngine:
                 )
 
     def _prune_candidates(
-        self, live: dict[Key, dict[str, Any]], wanted: set[Key], options: DeployOptions
+        self, live: dict[Key, dict[str, Any]], bodies: list[dict[str, Any]], options: DeployOptions
     ) -> list[tuple[dict[str, Any], bool]]:
         if not options.prune:
             return []
+        wanted = {object_key(b) for b in bodies}
+        # Claims a StatefulSet made from its volumeClaimTemplates (<template>-<set>-<ordinal>) carry
+        # the template's labels but belong to the data, not to the bundle: never prune them.
+        claim_prefixes = tuple(
+            f"{(t.get('metadata') or {}).get('name')}-{b['metadata']['name']}-"
+            for b in bodies
+            if b["kind"] == "StatefulSet"
+            for t in (b.get("spec") or {}).get("volumeClaimTemplates") or []
+        )
         candidates = []
         for key, item in sorted(live.items()):
             if key in wanted or item["metadata"].get("ownerReferences"):
+                continue
+            if item["kind"] == "PersistentVolumeClaim" and item["metadata"]["name"].startswith(
+                claim_prefixes
+            ):
                 continue
             protected = item["kind"] in PROTECTED_KINDS and not (
                 item["kind"] in options.confirm_prune or ref(item) in options.confirm_prune

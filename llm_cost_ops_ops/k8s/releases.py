@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..bundles.model import RenderedBundle, load_documents
 from .engine import DeployEngine, DeployOptions, Hook
-from .errors import KubernetesError, PromotionBlocked, ReleaseNotFound
+from .errors import PromotionBlocked, ReleaseNotFound
 from .lease import EnvironmentLease
 from .ledger import Release, ReleaseLedger
 from .outcomes import DeployResult
@@ -26,8 +26,8 @@ def _now_iso() -> str:
 
 
 def app_images(images: list[str]) -> set[str]:
-    """The application's own image references (registry/llm-cost-ops:tag)."""
-    return {i for i in images if i.split("@")[0].rsplit(":", 1)[0].rsplit("/", 1)[-1] == APP_IMAGE}
+    """The application's own image references (registry[:port]/llm-cost-ops[:tag][@digest])."""
+    return {i for i in images if i.split("@")[0].rsplit("/", 1)[-1].split(":")[0] == APP_IMAGE}
 
 
 @dataclass
@@ -42,6 +42,7 @@ class ReleaseRequest:
     operation: str = "deploy"
     rollback_of: int | None = None
     lease_seconds: int = 1800
+    history: int = 10
 
     @classmethod
     def for_bundle(
@@ -51,6 +52,7 @@ class ReleaseRequest:
         run_id: str,
         options: DeployOptions,
         lease_seconds: int = 1800,
+        history: int = 10,
     ) -> ReleaseRequest:
         return cls(
             bundle.environment,
@@ -61,6 +63,7 @@ class ReleaseRequest:
             run_id,
             options,
             lease_seconds=lease_seconds,
+            history=history,
         )
 
 
@@ -83,7 +86,7 @@ def execute_release(
     if request.options.dry_run:
         return engine.deploy(objects, request.namespace, request.options, digest=request.digest), None
     lease = EnvironmentLease(kube, request.namespace, request.run_id, request.lease_seconds)
-    ledger = ReleaseLedger(kube, request.environment, request.namespace)
+    ledger = ReleaseLedger(kube, request.environment, request.namespace, request.history)
     held = False
 
     def take_lease() -> None:
@@ -124,7 +127,8 @@ def execute_release(
             return result, latest  # a no-op redeploy of the running release: nothing to record
         recorded = ledger.record(release_of("healthy", f"{result.counts()}", migrations))
         return result, recorded
-    except KubernetesError as exc:
+    except Exception as exc:
+        # Anything that fails after a write (a rollout, the migration hook) leaves a failed release.
         if held:
             ledger.record(release_of("failed", str(exc)[:2000], []))
         raise
@@ -156,6 +160,7 @@ def rollback_request(
         options,
         operation="rollback",
         rollback_of=target.revision,
+        history=ledger.history,
     )
     return request, target
 

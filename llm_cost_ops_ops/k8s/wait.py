@@ -99,7 +99,11 @@ def wait_for_rollout(
             return health
         if health.state == "failed":
             raise RolloutFailed(f"{where}: {health.message}")
-        problems = pod_problems(new_revision_pods(kube, live))
+        # Until the controller has seen the new generation, the "new revision" is still the old one;
+        # judging its pods would fail a rollback away from a crash-looping release at once.
+        observed = (live.get("status") or {}).get("observedGeneration", 0)
+        current = observed >= (live.get("metadata") or {}).get("generation", 0)
+        problems = pod_problems(new_revision_pods(kube, live)) if current else []
         if problems:
             details = "; ".join(_describe(kube, namespace, p, timing.log_lines) for p in problems[:3])
             raise RolloutFailed(f"{where} rollout failed: {details}")

@@ -44,6 +44,7 @@ STORAGE = Wave("storage", _kinds("PersistentVolumeClaim"))
 SERVICES = Wave("services", _kinds("Service"))
 DATABASE = Wave("database", _kinds("StatefulSet"), component="database", wait=True)
 MIGRATIONS = Wave("migrations", hook="migrate")
+MONITORING_RESOURCES = Wave("monitoring", _kinds("ServiceMonitor", "PodMonitor", "PrometheusRule"))
 MONITORING = Wave(
     "monitoring",
     _kinds("Deployment", "StatefulSet", "ServiceMonitor", "PodMonitor", "PrometheusRule"),
@@ -77,6 +78,7 @@ MATCH_ORDER: tuple[Wave, ...] = (
     STORAGE,
     SERVICES,
     DATABASE,
+    MONITORING_RESOURCES,
     MONITORING,
     API,
     POLICY,

@@ -5,11 +5,13 @@ import os
 import dagster as dg
 
 from .defs.bundles import bundle_definitions
+from .defs.databases import DatabaseResource
 from .defs.deploy import deploy_definitions
 from .defs.jobs import render_jobs
 from .defs.kubernetes import KubernetesResource
 from .defs.notify import NotifierResource, notification_definitions
 from .defs.resources import BundleIOManager, PlatformManifests
+from .defs.schema import schema_definitions
 from .defs.sensors import sensor_definitions
 from .defs.smoke import SmokeResource, smoke_after_rollback, smoke_definitions
 from .environments import load_environments
@@ -32,6 +34,7 @@ defs = dg.Definitions.merge(
         deploy_definitions(spec, ENVIRONMENTS, after_rollback=smoke_after_rollback(spec))
         for spec in ENVIRONMENTS.values()
     ),
+    *(schema_definitions(spec) for spec in ENVIRONMENTS.values()),
     *(smoke_definitions(spec) for spec in ENVIRONMENTS.values()),
     *(sensor_definitions(spec) for spec in ENVIRONMENTS.values()),
     notification_definitions(ENVIRONMENTS),
@@ -44,6 +47,7 @@ defs = dg.Definitions.merge(
             "manifests": PlatformManifests(),
             "bundle_io_manager": BundleIOManager(),
             "kubernetes": KubernetesResource(),
+            "databases": DatabaseResource(),
             "smoke": SmokeResource(
                 database_url=_secret("LLM_COST_OPS_OPS_SMOKE_DATABASE_URL"),
                 api_token=_secret("LLM_COST_OPS_OPS_SMOKE_API_TOKEN"),

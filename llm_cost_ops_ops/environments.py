@@ -67,6 +67,22 @@ class DeploySpec(_Strict):
     manage_namespace: bool = True  # false when deploy/rbac (an admin) creates the namespace
 
 
+class MigrationSpec(_Strict):
+    """How the environment's schema migrations run: once per deploy, before the API rolls out."""
+
+    mode: Literal["direct", "job", "off"] = "direct"  # direct: from Dagster; job: a Job in the cluster
+    dsn_env: str = ""  # variable holding the database DSN (default LLM_COST_OPS_OPS_<ENV>_DATABASE_URL)
+    command: list[str] = ["sqlx", "migrate", "run"]  # the application image's migration command (job)
+    deadline_seconds: float = pydantic.Field(default=600, gt=0)
+    # Before migrating: a backup younger than backup_max_age_hours must exist; else take one
+    # first (backup-first) or refuse (refuse).
+    backup_gate: Literal["off", "refuse", "backup-first"] = "off"
+    backup_max_age_hours: float = pydantic.Field(default=24, gt=0)
+
+    def dsn_variable(self, environment: str) -> str:
+        return self.dsn_env or f"LLM_COST_OPS_OPS_{environment.upper()}_DATABASE_URL"
+
+
 class OperationsSpec(_Strict):
     """After the deploy: smoke tests, the failed-rollout sensor, remediation and drift detection.
 
@@ -105,6 +121,7 @@ class EnvironmentSpec(_Strict):
     database: DatabaseSpec
     deploy: DeploySpec = DeploySpec()
     operations: OperationsSpec = OperationsSpec()
+    migrations: MigrationSpec = MigrationSpec()
 
     def overlay_path(self, root: Path) -> Path:
         return root / self.overlay

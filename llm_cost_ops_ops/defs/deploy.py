@@ -5,6 +5,7 @@ asked for) and dry runs log an observation with what would happen and materializ
 """
 
 # No `from __future__ import annotations`: Dagster reads the config classes from the annotations.
+from collections.abc import Callable
 from typing import Literal
 
 import dagster as dg
@@ -14,6 +15,7 @@ from ..bundles.model import RenderedBundle
 from ..environments import EnvironmentSpec
 from ..k8s.plan import plan_deploy
 from .bundles import bundle_key
+from .databases import DatabaseResource
 from .kubernetes import KubernetesResource
 from .resources import bundle_store, latest_digest
 
@@ -89,11 +91,28 @@ def _release_metadata(result, release) -> dict:
     }
 
 
+def _migration_hook(context, spec, bundle, databases, kubernetes, gate) -> Callable[[], dict]:
+    """The deploy's migration wave: after the database is ready, before the API rolls out. It
+    records `schema/<env>` as materialized by this run."""
+
+    def hook() -> dict:
+        from ..k8s.releases import app_images
+        from .schema import run_migrations, schema_key
+
+        image = next(iter(sorted(app_images(bundle.images()))), "")
+        step = run_migrations(context, spec, databases, kubernetes, image=image, gate=gate)
+        context.log_event(dg.AssetMaterialization(asset_key=schema_key(spec.name), metadata=step))
+        return step
+
+    return hook
+
+
 def deploy_definitions(
     spec: EnvironmentSpec,
     specs: dict[str, EnvironmentSpec],
     *,
     after_rollback: dg.OpDefinition | None = None,
+    backup_gate: Callable | None = None,
 ) -> dg.Definitions:
     """The deployed asset, deploy job and rollback job of one environment. `after_rollback`, an op
     with one Nothing input named `after` (the smoke step), ends the rollback job when given."""
@@ -118,6 +137,7 @@ def deploy_definitions(
         config: DeployConfig,
         bundle: RenderedBundle,
         kubernetes: KubernetesResource,
+        databases: DatabaseResource,
     ):
         mode = config.mode
         if mode == "auto":
@@ -160,7 +180,10 @@ def deploy_definitions(
             _options(spec, config, mode == "dry-run"),
             history=spec.deploy.history,
         )
-        result, release = execute_release(kube, request, log=context.log.info)
+        hooks = {}
+        if spec.migrations.mode != "off":
+            hooks["migrate"] = _migration_hook(context, spec, bundle, databases, kubernetes, backup_gate)
+        result, release = execute_release(kube, request, hooks=hooks, log=context.log.info)
         if release is None:
             context.log_event(
                 dg.AssetObservation(

@@ -123,7 +123,8 @@ def execute_release(
         )
         migrations = list((result.hooks.get("migrate") or {}).get("applied", []))
         latest = ledger.latest()
-        if not held and latest is not None and latest.healthy and latest.digest == request.digest:
+        unchanged = result.writes == 0 and not migrations
+        if unchanged and latest is not None and latest.healthy and latest.digest == request.digest:
             return result, latest  # a no-op redeploy of the running release: nothing to record
         recorded = ledger.record(release_of("healthy", f"{result.counts()}", migrations))
         return result, recorded

@@ -1,0 +1,158 @@
+"""`schema/<env>`: the database schema of each environment, its blocking ledger check, the
+standalone `migrate_<env>` job, and the migration step the deploy runs before the API rolls out."""
+
+# No `from __future__ import annotations`: Dagster reads the config classes from the annotations.
+from collections.abc import Callable
+
+import dagster as dg
+from pydantic import Field
+
+from ..environments import EnvironmentSpec
+from .databases import DatabaseResource
+from .deploy import NO_RETRY_TAGS, deployed_key, env_tags
+from .kubernetes import KubernetesResource
+
+BackupGate = Callable[[dg.OpExecutionContext | dg.AssetExecutionContext], None]
+
+
+def schema_key(environment: str) -> dg.AssetKey:
+    return dg.AssetKey(["schema", environment])
+
+
+class MigrateConfig(dg.Config):
+    target_version: int | None = Field(default=None, description="Stop at this version (default: all).")
+    dry_run: bool = Field(default=False, description="List what would be applied; change nothing.")
+    image: str = Field(default="", description="Job mode: the application image (default: the deployed one).")
+
+
+def _ledger_metadata(spec: EnvironmentSpec, databases: DatabaseResource) -> dict:
+    from ..postgres.migrator import Migrator
+
+    if not databases.configured(spec):
+        return {"ledger": f"not read: {spec.migrations.dsn_variable(spec.name)} is not set"}
+    statuses = Migrator(databases.dsn(spec)).info()
+    applied = [s for s in statuses if s.state == "applied"]
+    installed = [s.installed_on for s in applied if s.installed_on]
+    return {
+        "applied_versions": [s.version for s in applied],
+        "pending_versions": [s.version for s in statuses if s.state == "pending"],
+        "problems": [f"{s.version}: {s.state}" for s in statuses if s.state not in ("applied", "pending")],
+        "last_applied_at": max(installed).isoformat() if installed else "never",
+        "latest_version": max((s.version for s in applied), default=0),
+    }
+
+
+def run_migrations(
+    context,
+    spec: EnvironmentSpec,
+    databases: DatabaseResource,
+    kubernetes: KubernetesResource,
+    *,
+    image: str,
+    target: int | None = None,
+    dry_run: bool = False,
+    gate: BackupGate | None = None,
+) -> dict:
+    """Run the environment's migrations (direct or as a Job) after its backup gate; returns what
+    was applied. Raises the runner's or the Job's error, or the gate's."""
+    mode = spec.migrations.mode
+    if mode == "off":
+        return {"mode": "off", "applied": []}
+    if gate is not None and not dry_run:
+        gate(context)
+    if mode == "direct":
+        from ..postgres.migrator import Migrator
+
+        report = Migrator(databases.dsn(spec), log=context.log.info).run(target=target, dry_run=dry_run)
+        return {"mode": "direct", "applied": [str(v) for v in report.versions], "dry_run": dry_run}
+    if not image:
+        raise ValueError(f"{spec.name}: job-mode migrations need the application image")
+    from ..k8s.migration_job import JobTiming, MigrationJobSpec, run_migration_job
+
+    job = MigrationJobSpec(
+        namespace=spec.namespace,
+        image=image,
+        command=tuple(spec.migrations.command),
+        active_deadline_seconds=int(spec.migrations.deadline_seconds),
+    )
+    result = run_migration_job(
+        kubernetes.connect(spec.deploy.kube_context),
+        job,
+        context.run.run_id,
+        timing=JobTiming(deadline_seconds=spec.migrations.deadline_seconds + 60),
+        log=context.log.info,
+    )
+    return {"mode": "job", "job": result.name, "applied": [], "log_tail": list(result.log_lines[-5:])}
+
+
+def schema_definitions(spec: EnvironmentSpec, gate: BackupGate | None = None) -> dg.Definitions:
+    """The schema asset, its blocking ledger check and the migrate job of one environment."""
+    env = spec.name
+    key = schema_key(env)
+
+    @dg.asset(
+        key=key,
+        deps=[deployed_key(env)],
+        group_name=env,
+        kinds={"postgres"},
+        tags={"env": env},
+        pool=f"env-{env}",
+        description=(
+            f"The {env} database schema: sqlx migrations from `migrations/`, applied once per deploy "
+            f"({spec.migrations.mode} mode) before the API rolls out, or by `migrate_{env}`."
+        ),
+    )
+    def _schema(
+        context: dg.AssetExecutionContext,
+        config: MigrateConfig,
+        databases: DatabaseResource,
+        kubernetes: KubernetesResource,
+    ) -> dg.MaterializeResult:
+        image = config.image or _deployed_app_image(context.instance, env)
+        step = run_migrations(
+            context, spec, databases, kubernetes, image=image, target=config.target_version,
+            dry_run=config.dry_run, gate=gate,
+        )  # fmt: skip
+        return dg.MaterializeResult(metadata={**step, **_ledger_metadata(spec, databases)})
+
+    @dg.asset_check(
+        asset=key,
+        name="ledger_matches_migrations",
+        blocking=True,
+        description="The database's _sqlx_migrations ledger matches migrations/: no dirty row, no changed "
+        "checksum, no version missing from the directory.",
+    )
+    def _ledger_check(databases: DatabaseResource) -> dg.AssetCheckResult:
+        from ..postgres.migrator import Migrator
+
+        if not databases.configured(spec):
+            variable = spec.migrations.dsn_variable(env)
+            return dg.AssetCheckResult(
+                passed=True,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=f"not checked: {variable} is not set",
+            )
+        problems = Migrator(databases.dsn(spec)).problems()
+        return dg.AssetCheckResult(
+            passed=not problems,
+            metadata={"problems": [str(p) for p in problems]},
+            description=str(problems[0]) if problems else None,
+        )
+
+    migrate_job = dg.define_asset_job(
+        f"migrate_{env}",
+        selection=dg.AssetSelection.assets(key),
+        description=f"Apply pending {env} migrations (after the backup gate) and check the ledger.",
+        tags={**env_tags(env, "migrate"), **NO_RETRY_TAGS},
+    )
+    return dg.Definitions(assets=[_schema], asset_checks=[_ledger_check], jobs=[migrate_job])
+
+
+def _deployed_app_image(instance: dg.DagsterInstance, environment: str) -> str:
+    from ..k8s.releases import app_images
+
+    event = instance.get_latest_materialization_event(deployed_key(environment))
+    materialization = event.asset_materialization if event else None
+    images = materialization.metadata.get("images") if materialization else None
+    found = sorted(app_images(list(images.value))) if images is not None else []  # type: ignore[union-attr]
+    return found[0] if found else ""

@@ -91,6 +91,18 @@ def _release_metadata(result, release) -> dict:
     }
 
 
+def _lease_seconds(spec: EnvironmentSpec) -> int:
+    """Long enough for every wait a deploy can make (database, migrations, API, two monitoring
+    workloads), so the Lease never expires under a live deploy."""
+    deploy = spec.deploy
+    waits = (
+        deploy.database_deadline_seconds
+        + spec.migrations.deadline_seconds
+        + 3 * deploy.rollout_deadline_seconds
+    )
+    return int(waits + 600)
+
+
 def _migration_hook(context, spec, bundle, databases, kubernetes, gate) -> Callable[[], dict]:
     """The deploy's migration wave: after the database is ready, before the API rolls out. It
     records `schema/<env>` as materialized by this run."""
@@ -179,6 +191,7 @@ def deploy_definitions(
             context.run.run_id,
             _options(spec, config, mode == "dry-run"),
             history=spec.deploy.history,
+            lease_seconds=_lease_seconds(spec),
         )
         hooks = {}
         if spec.migrations.mode != "off":

@@ -154,5 +154,6 @@ def _deployed_app_image(instance: dg.DagsterInstance, environment: str) -> str:
     event = instance.get_latest_materialization_event(deployed_key(environment))
     materialization = event.asset_materialization if event else None
     images = materialization.metadata.get("images") if materialization else None
-    found = sorted(app_images(list(images.value))) if images is not None else []  # type: ignore[union-attr]
+    values = images.value if images is not None else []
+    found = sorted(app_images([str(v) for v in values] if isinstance(values, list) else []))
     return found[0] if found else ""

@@ -58,17 +58,24 @@ def load_api_client(
 
     Raises NotConfigured when neither is available.
     """
+    configuration = k8s_client.Configuration()
     try:
         if in_cluster:
-            configuration = k8s_client.Configuration()
             k8s_config.load_incluster_config(client_configuration=configuration)
-            return k8s_client.ApiClient(configuration)
-        return k8s_config.new_client_from_config(
-            config_file=kubeconfig or None, context=context or None, persist_config=False
-        )
+        else:
+            k8s_config.load_kube_config(
+                config_file=kubeconfig or None,
+                context=context or None,
+                client_configuration=configuration,
+                persist_config=False,
+            )
     except (k8s_config.ConfigException, FileNotFoundError) as exc:
         where = "in-cluster service account" if in_cluster else (kubeconfig or "default kubeconfig")
         raise NotConfigured(f"cannot load Kubernetes configuration from {where}: {exc}") from exc
+    # Retries are Kube.call's (bounded, injected sleeper, Retry-After honoured): urllib3's own
+    # would sleep for real and multiply the bound.
+    configuration.retries = False
+    return k8s_client.ApiClient(configuration)
 
 
 def _server_message(exc: ApiException) -> tuple[str, str]:
@@ -77,6 +84,23 @@ def _server_message(exc: ApiException) -> tuple[str, str]:
     except (TypeError, ValueError):
         body = {}
     return str(body.get("message") or exc.reason or "no message"), str(body.get("reason") or "")
+
+
+class _WaitRetryAfter(tenacity.wait.wait_base):
+    """Exponential backoff with jitter, but never shorter than the server's Retry-After (capped)."""
+
+    def __init__(self, initial: float, maximum: float):
+        self.backoff = tenacity.wait_exponential_jitter(initial=initial, max=maximum)
+        self.maximum = maximum
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        delay = self.backoff(retry_state)
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        header = (getattr(exc, "headers", None) or {}).get("Retry-After") if exc is not None else None
+        if header and str(header).isdigit():
+            delay = max(delay, min(float(header), self.maximum))
+        return delay
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -103,7 +127,7 @@ class Kube:
         self._retrying = tenacity.Retrying(
             sleep=sleeper,
             stop=tenacity.stop_after_attempt(max_attempts),
-            wait=tenacity.wait_exponential_jitter(initial=backoff_initial, max=backoff_max),
+            wait=_WaitRetryAfter(backoff_initial, backoff_max),
             retry=tenacity.retry_if_exception(_is_transient),
             reraise=True,
         )

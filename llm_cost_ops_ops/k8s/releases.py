@@ -126,6 +126,8 @@ def execute_release(
         unchanged = result.writes == 0 and not migrations
         if unchanged and latest is not None and latest.healthy and latest.digest == request.digest:
             return result, latest  # a no-op redeploy of the running release: nothing to record
+        if not held:
+            take_lease()  # the ledger is written under the Lease too
         recorded = ledger.record(release_of("healthy", f"{result.counts()}", migrations))
         return result, recorded
     except Exception as exc:

@@ -1,0 +1,29 @@
+"""Typed errors of backups, restores and restore drills.
+
+An unreachable database raises the package's DatabaseUnavailable (from `errors`, DSN masked);
+storage failures raise the storage layer's errors. Neither carries a password or a key.
+"""
+
+from __future__ import annotations
+
+from ..errors import OpsError
+
+
+class BackupError(OpsError):
+    """Base of the errors raised by backup, restore and drill."""
+
+
+class PgToolMissing(BackupError):
+    """No pg_dump / pg_restore at least as new as the server: older ones refuse or lose data."""
+
+
+class DumpFailed(BackupError):
+    """pg_dump or pg_dumpall exited non-zero, was killed, or wrote something that is not a dump."""
+
+
+class RestoreRefused(BackupError):
+    """The restore target exists and its name was not repeated as confirmation."""
+
+
+class RestoreFailed(BackupError):
+    """pg_restore or the globals script failed; a database this restore created is dropped."""

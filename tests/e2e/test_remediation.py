@@ -99,6 +99,8 @@ def world(tmp_path, project_root, env_specs, k8s_server, k8s_controllers, k8s_ku
             update={
                 "operations": base.operations.model_copy(update=stub.operations()),
                 "deploy": base.deploy.model_copy(update={"poll_seconds": 0.005}),
+                # The double runs no migration Job; this test is about rollouts, not schemas.
+                "migrations": base.migrations.model_copy(update={"mode": "off"}),
             }
         )
         specs = {**env_specs, "staging": spec}

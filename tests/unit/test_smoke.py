@@ -103,7 +103,9 @@ def test_slow_answers_fail_the_latency_budget(env_specs, stub):
     with stub.fault("slow"):
         results = _api_results(env_specs["dev"], stub, budget=0.1)
     assert not results["ready"].passed
-    assert "over the 100 ms budget" in results["ready"].seen
+    # Slow either way: answered past the budget, or not before the probe's own timeout (under load).
+    seen = results["ready"].seen
+    assert "over the 100 ms budget" in seen or "ReadTimeout" in seen, seen
     assert results["ready"].latency_seconds >= 0.3
 
 

@@ -83,6 +83,21 @@ class MigrationSpec(_Strict):
         return self.dsn_env or f"LLM_COST_OPS_OPS_{environment.upper()}_DATABASE_URL"
 
 
+class BackupSpec(_Strict):
+    """Backups of the environment's database: source, retention, restore drills."""
+
+    source: Literal["local", "pod-exec"] = "local"  # pg_dump here, or inside the postgres pod
+    retention_daily: int = pydantic.Field(default=7, ge=0)
+    retention_weekly: int = pydantic.Field(default=4, ge=0)
+    retention_monthly: int = pydantic.Field(default=12, ge=0)
+    retention_min_keep: int = pydantic.Field(default=3, ge=1)
+    admin_dsn_env: str = ""  # drills and restores create databases here (default: the database DSN)
+    verified_max_age_days: float = pydantic.Field(default=8, gt=0)
+
+    def admin_dsn_variable(self, migrations: MigrationSpec, environment: str) -> str:
+        return self.admin_dsn_env or migrations.dsn_variable(environment)
+
+
 class OperationsSpec(_Strict):
     """After the deploy: smoke tests, the failed-rollout sensor, remediation and drift detection.
 
@@ -122,6 +137,7 @@ class EnvironmentSpec(_Strict):
     deploy: DeploySpec = DeploySpec()
     operations: OperationsSpec = OperationsSpec()
     migrations: MigrationSpec = MigrationSpec()
+    backups: BackupSpec = BackupSpec()
 
     def overlay_path(self, root: Path) -> Path:
         return root / self.overlay

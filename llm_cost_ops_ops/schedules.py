@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import zoneinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 import yaml
@@ -28,6 +28,7 @@ class ScheduleSpec(pydantic.BaseModel):
     enabled: bool = False
     description: str = ""
     run_config: str | None = None  # a jobs/<operation>/<env>.yaml file, relative to the project
+    partition: Literal["none", "daily"] = "none"  # daily: the run targets the tick's date partition
     source: str = ""  # <file>:<line>, filled by the loader
 
     @pydantic.field_validator("timezone")

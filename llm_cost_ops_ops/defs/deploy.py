@@ -14,6 +14,7 @@ from pydantic import Field
 from ..bundles.model import RenderedBundle
 from ..environments import EnvironmentSpec
 from ..k8s.plan import plan_deploy
+from .backup_storage import BackupStorageResource
 from .bundles import bundle_key
 from .databases import DatabaseResource
 from .kubernetes import KubernetesResource
@@ -103,15 +104,17 @@ def _lease_seconds(spec: EnvironmentSpec) -> int:
     return int(waits + 600)
 
 
-def _migration_hook(context, spec, bundle, databases, kubernetes, gate) -> Callable[[], dict]:
+def _migration_hook(context, spec, bundle, databases, kubernetes, backups) -> Callable[[], dict]:
     """The deploy's migration wave: after the database is ready, before the API rolls out. It
     records `schema/<env>` as materialized by this run."""
 
     def hook() -> dict:
         from ..k8s.releases import app_images
+        from .backups import backup_gate
         from .schema import run_migrations, schema_key
 
         image = next(iter(sorted(app_images(bundle.images()))), "")
+        gate = backup_gate(spec, backups, databases, kubernetes)
         step = run_migrations(context, spec, databases, kubernetes, image=image, gate=gate)
         context.log_event(dg.AssetMaterialization(asset_key=schema_key(spec.name), metadata=step))
         return step
@@ -124,7 +127,6 @@ def deploy_definitions(
     specs: dict[str, EnvironmentSpec],
     *,
     after_rollback: dg.OpDefinition | None = None,
-    backup_gate: Callable | None = None,
 ) -> dg.Definitions:
     """The deployed asset, deploy job and rollback job of one environment. `after_rollback`, an op
     with one Nothing input named `after` (the smoke step), ends the rollback job when given."""
@@ -150,6 +152,7 @@ def deploy_definitions(
         bundle: RenderedBundle,
         kubernetes: KubernetesResource,
         databases: DatabaseResource,
+        backups: BackupStorageResource,
     ):
         mode = config.mode
         if mode == "auto":
@@ -195,7 +198,7 @@ def deploy_definitions(
         )
         hooks = {}
         if spec.migrations.mode != "off":
-            hooks["migrate"] = _migration_hook(context, spec, bundle, databases, kubernetes, backup_gate)
+            hooks["migrate"] = _migration_hook(context, spec, bundle, databases, kubernetes, backups)
         result, release = execute_release(kube, request, hooks=hooks, log=context.log.info)
         if release is None:
             context.log_event(

@@ -28,20 +28,37 @@ def schedule_definitions(specs: Iterable[ScheduleSpec], job_names: set[str]) -> 
                 )
             run_config = yaml.safe_load(path.read_text()) or {}
         try:
-            schedules.append(
-                dg.ScheduleDefinition(
-                    name=spec.name,
-                    cron_schedule=spec.cron,
-                    job_name=spec.job,
-                    execution_timezone=spec.timezone,
-                    run_config=run_config,
-                    tags={"env": spec.environment, "schedule": spec.name},
-                    description=spec.description or None,
-                    default_status=(
-                        dg.DefaultScheduleStatus.RUNNING if spec.enabled else dg.DefaultScheduleStatus.STOPPED
-                    ),
-                )
-            )
+            schedules.append(_schedule(spec, run_config))
         except dg.DagsterInvalidDefinitionError as exc:
             raise ConfigError(f"{spec.source}: schedule {spec.name}: {str(exc).splitlines()[0]}") from None
     return schedules
+
+
+def _schedule(spec: ScheduleSpec, run_config: dict) -> dg.ScheduleDefinition:
+    status = dg.DefaultScheduleStatus.RUNNING if spec.enabled else dg.DefaultScheduleStatus.STOPPED
+    tags = {"env": spec.environment, "schedule": spec.name}
+    if spec.partition == "none":
+        return dg.ScheduleDefinition(
+            name=spec.name,
+            cron_schedule=spec.cron,
+            job_name=spec.job,
+            execution_timezone=spec.timezone,
+            run_config=run_config,
+            tags=tags,
+            description=spec.description or None,
+            default_status=status,
+        )
+
+    @dg.schedule(
+        name=spec.name,
+        cron_schedule=spec.cron,
+        job_name=spec.job,
+        execution_timezone=spec.timezone,
+        description=spec.description or None,
+        default_status=status,
+    )
+    def _daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        moment = context.scheduled_execution_time
+        return dg.RunRequest(partition_key=moment.strftime("%Y-%m-%d"), run_config=run_config, tags=tags)
+
+    return _daily

@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import Field
 
 from ..environments import EnvironmentSpec
+from .backup_storage import BackupStorageResource
 from .databases import DatabaseResource
 from .deploy import NO_RETRY_TAGS, deployed_key, env_tags
 from .kubernetes import KubernetesResource
@@ -85,7 +86,7 @@ def run_migrations(
     return {"mode": "job", "job": result.name, "applied": [], "log_tail": list(result.log_lines[-5:])}
 
 
-def schema_definitions(spec: EnvironmentSpec, gate: BackupGate | None = None) -> dg.Definitions:
+def schema_definitions(spec: EnvironmentSpec) -> dg.Definitions:
     """The schema asset, its blocking ledger check and the migrate job of one environment."""
     env = spec.name
     key = schema_key(env)
@@ -107,7 +108,11 @@ def schema_definitions(spec: EnvironmentSpec, gate: BackupGate | None = None) ->
         config: MigrateConfig,
         databases: DatabaseResource,
         kubernetes: KubernetesResource,
+        backups: BackupStorageResource,
     ) -> dg.MaterializeResult:
+        from .backups import backup_gate
+
+        gate = backup_gate(spec, backups, databases, kubernetes)
         image = config.image or _deployed_app_image(context.instance, env)
         step = run_migrations(
             context, spec, databases, kubernetes, image=image, target=config.target_version,

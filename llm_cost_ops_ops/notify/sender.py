@@ -9,11 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-import httpx
 import tenacity
+
+if TYPE_CHECKING:
+    import httpx
 
 from ..errors import OpsError
 from .message import Notice, slack_payload, webhook_payload
@@ -56,6 +58,8 @@ class Notifier:
         transport: httpx.BaseTransport | None = None,
     ):
         self.destinations = [d for d in destinations if d.url]
+        import httpx  # here, not at module level: the code location loads without it
+
         self._client = httpx.Client(timeout=timeout_seconds, transport=transport)
         self._retrying = tenacity.Retrying(
             sleep=sleeper,
@@ -76,6 +80,8 @@ class Notifier:
             )
 
     def send(self, notice: Notice) -> int:
+        import httpx
+
         """Deliver `notice` everywhere; returns how many destinations took it.
 
         Raises NotificationFailed (after the others were tried) when any destination did not."""

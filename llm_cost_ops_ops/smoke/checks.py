@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from .http import Answer, HttpProbe
 from .results import CheckResult
 
@@ -67,6 +65,8 @@ def check_info_version(http: HttpProbe, base_url: str, expected_version: str | N
 
 def _metric_names(text: str) -> set[str]:
     names: set[str] = set()
+    from prometheus_client.parser import text_string_to_metric_families
+
     for family in text_string_to_metric_families(text):
         names.add(family.name)
         names.update(sample.name for sample in family.samples)

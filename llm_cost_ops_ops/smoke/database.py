@@ -8,8 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg
-
 from .results import CheckResult
 
 _LEDGER_QUERY = "SELECT version, success FROM _sqlx_migrations ORDER BY version"
@@ -51,6 +49,8 @@ def check_database(
         if expected_version is not None
         else "a migration ledger with no dirty row"
     )
+    import psycopg  # here, not at module level: the code location loads without it
+
     started = clock()
     try:
         with psycopg.connect(dsn, connect_timeout=max(1, round(connect_timeout))) as conn:

@@ -11,10 +11,11 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 TIMEOUT_FACTOR = 3.0
 
@@ -61,6 +62,8 @@ class HttpProbe:
     ):
         self.budget_seconds = budget_seconds
         self.clock = clock
+        import httpx  # here, not at module level: the code location loads without it
+
         self._client = httpx.Client(
             timeout=budget_seconds * TIMEOUT_FACTOR,
             headers=headers or {},
@@ -69,6 +72,8 @@ class HttpProbe:
         )
 
     def request(self, method: str, url: str, body: dict[str, Any] | None = None) -> Answer:
+        import httpx
+
         started = self.clock()
         shown = public_url(url)
         try:

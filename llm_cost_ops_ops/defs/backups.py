@@ -1,0 +1,256 @@
+"""Backups of each environment's database: `backups/<env>` (daily partitions), restore drills
+(`backups/<env>/verified`, with a freshness check), retention, restore, and the migration gate."""
+
+# No `from __future__ import annotations`: Dagster reads the config classes from the annotations.
+import os
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+from pydantic import Field
+
+from ..environments import EnvironmentSpec
+from ..errors import ConfigError
+from .backup_storage import BackupStorageResource
+from .databases import DatabaseResource
+from .kubernetes import KubernetesResource
+from .schema import schema_key
+
+BACKUP_PARTITIONS = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC")
+BACKUP_RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
+
+
+def backups_key(environment: str) -> dg.AssetKey:
+    return dg.AssetKey(["backups", environment])
+
+
+def verified_key(environment: str) -> dg.AssetKey:
+    return dg.AssetKey(["backups", environment, "verified"])
+
+
+class BackupGateRefused(ConfigError):
+    """No recent enough backup exists and the environment's policy is to refuse."""
+
+
+def _admin_dsn(spec: EnvironmentSpec, databases: DatabaseResource) -> str:
+    name = spec.backups.admin_dsn_variable(spec.migrations, spec.name)
+    value = os.environ.get(name, "")
+    if not value:
+        raise ConfigError(f"{spec.name}: set {name} to a DSN that may create databases (drills, restores)")
+    return value
+
+
+def take_backup(
+    context,
+    spec: EnvironmentSpec,
+    backups: BackupStorageResource,
+    databases: DatabaseResource,
+    kubernetes: KubernetesResource,
+) -> dict:
+    """One backup now, then retention; returns metadata. Raises StorageError, BackupError."""
+    from ..postgres.backup import run_backup
+    from ..storage.retention import RetentionPolicy, run_retention
+
+    source = None
+    if spec.backups.source == "pod-exec":
+        from ..postgres.pod_dump import PodPgDump
+
+        source = PodPgDump(kubernetes.connect(spec.deploy.kube_context).api_client, spec.namespace)
+    store = backups.store()
+    result = run_backup(
+        store, databases.dsn(spec), env=spec.name, run_id=context.run.run_id, source=source, key=backups.key()
+    )
+    context.log.info(f"backup {result.manifest_url} written; applying retention")
+    policy = RetentionPolicy(
+        daily=spec.backups.retention_daily,
+        weekly=spec.backups.retention_weekly,
+        monthly=spec.backups.retention_monthly,
+        min_keep=spec.backups.retention_min_keep,
+    )
+    _plan, outcome = run_retention(store, spec.name, policy, datetime.now(UTC))
+    return {
+        **result.metadata(),
+        "retention_deleted": list(outcome.deleted_backups),
+        "retention_kept": outcome.kept,
+    }
+
+
+def backup_gate(
+    spec: EnvironmentSpec,
+    backups: BackupStorageResource,
+    databases: DatabaseResource,
+    kubernetes: KubernetesResource,
+):
+    """The migrations' gate: a backup younger than `backup_max_age_hours`, else take one first or
+    refuse, per `migrations.backup_gate`."""
+
+    def gate(context) -> None:
+        policy = spec.migrations.backup_gate
+        if policy == "off":
+            return
+        from ..storage.catalog import backup_ages, read_catalog
+
+        ages = backup_ages(read_catalog(backups.store(), spec.name), datetime.now(UTC))
+        limit = timedelta(hours=spec.migrations.backup_max_age_hours)
+        if ages.newest is not None and ages.newest <= limit:
+            context.log.info(f"backup gate: {ages.newest_id} is {ages.newest} old (limit {limit})")
+            return
+        state = "no backup" if ages.newest is None else f"the newest backup is {ages.newest} old"
+        if policy == "refuse":
+            raise BackupGateRefused(f"{spec.name}: {state} (limit {limit}); run backup_{spec.name} first")
+        context.log.info(f"backup gate: {state}; taking one before migrating")
+        metadata = take_backup(context, spec, backups, databases, kubernetes)
+        context.log_event(dg.AssetMaterialization(asset_key=backups_key(spec.name), metadata=metadata))
+
+    return gate
+
+
+class RestoreConfig(dg.Config):
+    backup_id: str | None = Field(default=None, description="Default: the newest verified backup.")
+    target_database: str | None = Field(
+        default=None, description="Default: a new database named after the backup."
+    )
+    confirm_existing: str = Field(
+        default="", description="Repeat the target's name to restore into an existing one."
+    )
+    include_globals: bool = False
+
+
+class RetentionConfig(dg.Config):
+    dry_run: bool = Field(default=True, description="List what would be deleted; delete nothing.")
+
+
+def backup_definitions(spec: EnvironmentSpec) -> dg.Definitions:
+    """Backups, drills, retention and restore of one environment."""
+    env = spec.name
+    max_age = timedelta(days=spec.backups.verified_max_age_days)
+
+    @dg.asset(
+        key=backups_key(env),
+        deps=[schema_key(env)],
+        partitions_def=BACKUP_PARTITIONS,
+        group_name=env,
+        kinds={"postgres", "s3"},
+        tags={"env": env},
+        retry_policy=BACKUP_RETRY,
+        description=f"Nightly {env} backup: pg_dump -> zstd -> sha256 -> (AES-GCM) -> object storage, "
+        "manifest last; then retention. A run for any partition takes a backup now.",
+    )
+    def _backup(
+        context: dg.AssetExecutionContext,
+        backups: BackupStorageResource,
+        databases: DatabaseResource,
+        kubernetes: KubernetesResource,
+    ) -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata=take_backup(context, spec, backups, databases, kubernetes))
+
+    @dg.asset(
+        key=verified_key(env),
+        # Red in the UI when no drill has passed for verified_max_age_days (default 8).
+        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=max_age, warn_window=max_age / 2),
+        deps=[backups_key(env)],
+        group_name=env,
+        kinds={"postgres"},
+        tags={"env": env},
+        description=f"Restore drill: the newest {env} backup restored into a scratch database, row "
+        "counts and migration ledger compared with its manifest, sanity queries run, scratch dropped, "
+        "backup marked verified.",
+    )
+    def _verified(
+        context: dg.AssetExecutionContext, backups: BackupStorageResource, databases: DatabaseResource
+    ) -> dg.MaterializeResult:
+        from ..postgres.drill import run_restore_drill
+
+        result = run_restore_drill(
+            backups.store(),
+            _admin_dsn(spec, databases),
+            env=env,
+            run_id=context.run.run_id,
+            key=backups.key(),
+        )
+        if not result.passed:
+            raise ConfigError(f"{env}: restore drill of {result.backup_id} failed: {result.summary()}")
+        return dg.MaterializeResult(metadata=result.metadata())
+
+    @dg.op(name=f"restore_backup_{env}", tags={"env": env})
+    def _restore(
+        context: dg.OpExecutionContext,
+        config: RestoreConfig,
+        backups: BackupStorageResource,
+        databases: DatabaseResource,
+    ) -> None:
+        from ..postgres.restore import restore_backup
+
+        result = restore_backup(
+            backups.store(),
+            _admin_dsn(spec, databases),
+            env=env,
+            backup_id=config.backup_id,
+            target_database=config.target_database,
+            confirm_existing=config.confirm_existing,
+            include_globals=config.include_globals,
+            key=backups.key(),
+        )
+        context.log.info(f"restored {result.backup_id} into {result.database}")
+        context.add_output_metadata(result.metadata())
+
+    @dg.op(name=f"apply_retention_{env}", tags={"env": env})
+    def _retention(
+        context: dg.OpExecutionContext, config: RetentionConfig, backups: BackupStorageResource
+    ) -> None:
+        from ..storage.retention import RetentionPolicy, run_retention
+
+        policy = RetentionPolicy(
+            daily=spec.backups.retention_daily,
+            weekly=spec.backups.retention_weekly,
+            monthly=spec.backups.retention_monthly,
+            min_keep=spec.backups.retention_min_keep,
+        )
+        plan, outcome = run_retention(backups.store(), env, policy, datetime.now(UTC), dry_run=config.dry_run)
+        for line in plan.describe():
+            context.log.info(line)
+        context.add_output_metadata(
+            {
+                "dry_run": outcome.dry_run,
+                "deleted": list(outcome.deleted_backups),
+                "kept": outcome.kept,
+                "cleaned_incomplete": list(outcome.cleaned_incomplete),
+            }
+        )
+
+    @dg.job(
+        name=f"restore_{env}",
+        tags={"env": env, "operation": "restore", "dagster/max_retries": "0"},
+        description=f"Restore a {env} backup (default: newest verified) into a new database, or into an "
+        "existing one only when the run config repeats its name.",
+    )
+    def restore_job():
+        _restore()
+
+    @dg.job(
+        name=f"backup_retention_{env}",
+        tags={"env": env, "operation": "retention"},
+        description=f"Grandfather-father-son retention of {env} backups (dry run by default).",
+    )
+    def retention_job():
+        _retention()
+
+    return dg.Definitions(
+        assets=[_backup, _verified],
+        jobs=[
+            dg.define_asset_job(
+                f"backup_{env}",
+                selection=dg.AssetSelection.assets(backups_key(env)),
+                partitions_def=BACKUP_PARTITIONS,
+                tags={"env": env, "operation": "backup"},
+                description=f"Back up the {env} database (retried on failure).",
+            ),
+            dg.define_asset_job(
+                f"restore_drill_{env}",
+                selection=dg.AssetSelection.assets(verified_key(env)),
+                tags={"env": env, "operation": "restore_drill"},
+                description=f"Restore the newest {env} backup into a scratch database and verify it.",
+            ),
+            restore_job,
+            retention_job,
+        ],
+    )

@@ -8,6 +8,7 @@ root: initdb refuses to run as root).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -68,8 +69,6 @@ class ThrowawayPostgres:
         return self
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)

@@ -15,7 +15,8 @@ from .databases import DatabaseResource
 from .kubernetes import KubernetesResource
 from .schema import schema_key
 
-BACKUP_PARTITIONS = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC")
+# end_offset=1: the backup taken at 02:00 belongs to that day, whose partition must already exist.
+BACKUP_PARTITIONS = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC", end_offset=1)
 BACKUP_RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
 
 

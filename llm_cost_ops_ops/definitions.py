@@ -17,6 +17,7 @@ from .defs.schedules import schedule_definitions
 from .defs.schema import schema_definitions
 from .defs.sensors import sensor_definitions
 from .defs.smoke import SmokeResource, smoke_after_rollback, smoke_definitions
+from .defs.teardown import teardown_definitions
 from .environments import load_environments
 from .schedules import load_schedules
 
@@ -32,49 +33,58 @@ def _secret(name: str) -> dg.EnvVar | str:
     return dg.EnvVar(name) if os.environ.get(name) else ""
 
 
-_defs = dg.Definitions.merge(
-    *(bundle_definitions(spec) for spec in ENVIRONMENTS.values()),
-    *(
-        deploy_definitions(spec, ENVIRONMENTS, after_rollback=smoke_after_rollback(spec))
-        for spec in ENVIRONMENTS.values()
-    ),
-    *(schema_definitions(spec) for spec in ENVIRONMENTS.values()),
-    *(backup_definitions(spec) for spec in ENVIRONMENTS.values()),
-    *(smoke_definitions(spec) for spec in ENVIRONMENTS.values()),
-    *(sensor_definitions(spec) for spec in ENVIRONMENTS.values()),
-    notification_definitions(ENVIRONMENTS),
-    dg.Definitions(
-        jobs=render_jobs(ENVIRONMENTS),
-        # Steps are short and sequential (render, check, apply); a process per step would cost more
-        # than the work. Isolation per run comes from the run launcher (a Kubernetes Job per run).
-        executor=dg.in_process_executor,
-        resources={
-            "manifests": PlatformManifests(),
-            "bundle_io_manager": BundleIOManager(),
-            "kubernetes": KubernetesResource(),
-            "databases": DatabaseResource(),
-            "backups": BackupStorageResource(
-                kind="s3" if os.environ.get("LLM_COST_OPS_OPS_BACKUP_BUCKET") else "local",
-                bucket=os.environ.get("LLM_COST_OPS_OPS_BACKUP_BUCKET", ""),
-                endpoint_url=os.environ.get("LLM_COST_OPS_OPS_BACKUP_ENDPOINT_URL", ""),
-                access_key_id=_secret("LLM_COST_OPS_OPS_BACKUP_ACCESS_KEY_ID"),
-                secret_access_key=_secret("LLM_COST_OPS_OPS_BACKUP_SECRET_ACCESS_KEY"),
-            ),
-            "smoke": SmokeResource(
-                database_url=_secret("LLM_COST_OPS_OPS_SMOKE_DATABASE_URL"),
-                api_token=_secret("LLM_COST_OPS_OPS_SMOKE_API_TOKEN"),
-            ),
-            "notifier": NotifierResource(
-                webhook_url=_secret("LLM_COST_OPS_OPS_WEBHOOK_URL"),
-                slack_webhook_url=_secret("LLM_COST_OPS_OPS_SLACK_WEBHOOK_URL"),
-                dagster_url=os.environ.get("LLM_COST_OPS_OPS_DAGSTER_URL", "http://127.0.0.1:3000"),
-            ),
-        },
-    ),
-)
+def _operations() -> dg.Definitions:
+    """Everything but the schedules (built in a function: Dagster's module loader accepts only one
+    Definitions object at module scope)."""
+    return dg.Definitions.merge(
+        *(bundle_definitions(spec) for spec in ENVIRONMENTS.values()),
+        *(
+            deploy_definitions(spec, ENVIRONMENTS, after_rollback=smoke_after_rollback(spec))
+            for spec in ENVIRONMENTS.values()
+        ),
+        *(schema_definitions(spec) for spec in ENVIRONMENTS.values()),
+        *(teardown_definitions(spec) for spec in ENVIRONMENTS.values()),
+        *(backup_definitions(spec) for spec in ENVIRONMENTS.values()),
+        *(smoke_definitions(spec) for spec in ENVIRONMENTS.values()),
+        *(sensor_definitions(spec) for spec in ENVIRONMENTS.values()),
+        notification_definitions(ENVIRONMENTS),
+        dg.Definitions(
+            jobs=render_jobs(ENVIRONMENTS),
+            # Steps are short and sequential (render, check, apply); a process per step would cost more
+            # than the work. Isolation per run comes from the run launcher (a Kubernetes Job per run).
+            executor=dg.in_process_executor,
+            resources={
+                "manifests": PlatformManifests(),
+                "bundle_io_manager": BundleIOManager(),
+                "kubernetes": KubernetesResource(),
+                "databases": DatabaseResource(),
+                "backups": BackupStorageResource(
+                    kind="s3" if os.environ.get("LLM_COST_OPS_OPS_BACKUP_BUCKET") else "local",
+                    bucket=os.environ.get("LLM_COST_OPS_OPS_BACKUP_BUCKET", ""),
+                    endpoint_url=os.environ.get("LLM_COST_OPS_OPS_BACKUP_ENDPOINT_URL", ""),
+                    access_key_id=_secret("LLM_COST_OPS_OPS_BACKUP_ACCESS_KEY_ID"),
+                    secret_access_key=_secret("LLM_COST_OPS_OPS_BACKUP_SECRET_ACCESS_KEY"),
+                ),
+                "smoke": SmokeResource(
+                    database_url=_secret("LLM_COST_OPS_OPS_SMOKE_DATABASE_URL"),
+                    api_token=_secret("LLM_COST_OPS_OPS_SMOKE_API_TOKEN"),
+                ),
+                "notifier": NotifierResource(
+                    webhook_url=_secret("LLM_COST_OPS_OPS_WEBHOOK_URL"),
+                    slack_webhook_url=_secret("LLM_COST_OPS_OPS_SLACK_WEBHOOK_URL"),
+                    dagster_url=os.environ.get("LLM_COST_OPS_OPS_DAGSTER_URL", "http://127.0.0.1:3000"),
+                ),
+            },
+        ),
+    )
 
-# Schedules are data (schedules/*.yaml); an unknown target job fails loading, naming file and line.
-defs = dg.Definitions.merge(
-    _defs,
-    dg.Definitions(schedules=schedule_definitions(load_schedules(), {job.name for job in _defs.jobs or []})),
-)
+
+def _with_schedules(operations: dg.Definitions) -> dg.Definitions:
+    # Schedules are data (schedules/*.yaml); an unknown target job fails loading, naming file and line.
+    jobs = {job.name for job in operations.jobs or []}
+    return dg.Definitions.merge(
+        operations, dg.Definitions(schedules=schedule_definitions(load_schedules(), jobs))
+    )
+
+
+defs = _with_schedules(_operations())

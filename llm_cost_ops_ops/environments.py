@@ -6,11 +6,13 @@ spec into definitions, and the contract check holds each rendered overlay to it.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
 import yaml
+from pydantic_core import PydanticCustomError
 
 from .errors import ConfigError
 from .paths import project_root
@@ -50,8 +52,37 @@ class MemoryRange(_Strict):
 
 
 class DatabaseSpec(_Strict):
-    storage: str
-    memory: MemoryRange
+    """The in-cluster PostgreSQL (manifests/database), or an external one.
+
+    External: the rendered bundle leaves out the database component (objects labelled
+    app.kubernetes.io/component: database); migrations, backups, restore drills and smoke tests reach
+    the database through their DSN variables as they always do. `storage` and `memory` size the
+    in-cluster database and are required only for it.
+    """
+
+    external: bool = False
+    # The external database's address range: the render adds a NetworkPolicy letting the API and
+    # migration pods reach it. Unset: the overlay must allow that egress itself.
+    external_cidr: str | None = None
+    external_port: int = pydantic.Field(default=5432, ge=1, le=65535)
+    storage: str = pydantic.Field(default="", validate_default=True)
+    memory: MemoryRange | None = pydantic.Field(default=None, validate_default=True)
+
+    @pydantic.field_validator("storage", "memory")
+    @classmethod
+    def _required_in_cluster(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        if not value and not info.data.get("external"):
+            raise PydanticCustomError("missing", "Field required")
+        return value
+
+    @pydantic.field_validator("external_cidr")
+    @classmethod
+    def _valid_cidr(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
+        if value is not None:
+            if not info.data.get("external"):
+                raise ValueError("external_cidr needs external: true")
+            ipaddress.ip_network(value)  # ValueError names the bad address
+        return value
 
 
 class DeploySpec(_Strict):
@@ -65,6 +96,9 @@ class DeploySpec(_Strict):
     force_conflicts: bool = False
     history: int = pydantic.Field(default=10, ge=1)
     manage_namespace: bool = True  # false when deploy/rbac (an admin) creates the namespace
+    # A confirmed teardown (volume claims and namespace deleted) needs a verified backup younger
+    # than backups.verified_max_age_days.
+    teardown_requires_verified_backup: bool = False
 
 
 class MigrationSpec(_Strict):
@@ -138,6 +172,12 @@ class EnvironmentSpec(_Strict):
     operations: OperationsSpec = OperationsSpec()
     migrations: MigrationSpec = MigrationSpec()
     backups: BackupSpec = BackupSpec()
+
+    @pydantic.model_validator(mode="after")
+    def _backups_reach_the_database(self) -> EnvironmentSpec:
+        if self.database.external and self.backups.source == "pod-exec":
+            raise ValueError("backups.source pod-exec needs the in-cluster database (database.external)")
+        return self
 
     def overlay_path(self, root: Path) -> Path:
         return root / self.overlay

@@ -129,6 +129,19 @@ def _api(c: _Contract) -> None:
 
 
 def _database(c: _Contract) -> None:
+    memory = c.spec.database.memory
+    if c.spec.database.external or memory is None:
+        # The renderer leaves the database component out: nothing to size, and nothing may be left.
+        statefulset = c.bundle.find("StatefulSet", DATABASE_APP)
+        if statefulset is not None:
+            c.fail(
+                "database",
+                statefulset,
+                "",
+                f"database.external is true for {c.spec.name}, "
+                f"but StatefulSet {DATABASE_APP} is in the bundle",
+            )
+        return
     statefulset = c.require("StatefulSet", DATABASE_APP, "database")
     if statefulset:
         claims = _get(statefulset.body, "spec", "volumeClaimTemplates") or []
@@ -143,12 +156,8 @@ def _database(c: _Contract) -> None:
             quantity=True,
         )
         base = f"spec.template.spec.containers[{_container_index(statefulset, DATABASE_APP)}].resources"
-        c.expect(
-            "database", statefulset, f"{base}.requests.memory", c.spec.database.memory.request, quantity=True
-        )
-        c.expect(
-            "database", statefulset, f"{base}.limits.memory", c.spec.database.memory.limit, quantity=True
-        )
+        c.expect("database", statefulset, f"{base}.requests.memory", memory.request, quantity=True)
+        c.expect("database", statefulset, f"{base}.limits.memory", memory.limit, quantity=True)
 
 
 def _monitoring(c: _Contract) -> None:

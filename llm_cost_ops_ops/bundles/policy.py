@@ -277,7 +277,8 @@ def network_is_restricted(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iter
                             )
 
 
-# Who may reach each component: pods by their name label, or whole namespaces by name.
+# Who may reach each component: pods by their name label, or whole namespaces by name. A component
+# without workloads in the bundle (the database of an environment on an external one) has no rule.
 _INGRESS_SOURCES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     (API_APP, (SCRAPER_APP,), (INGRESS_NAMESPACE,)),
     (DATABASE_APP, (API_APP, SCRAPER_APP), ()),

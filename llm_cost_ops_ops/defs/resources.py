@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from ..bundles.external_database import for_database_mode
 from ..bundles.model import RenderedBundle
 from ..bundles.render import render_overlay
 from ..bundles.schema import ensure_known_kinds
@@ -49,13 +50,14 @@ class PlatformManifests(dg.ConfigurableResource):
             raise ConfigError(f"{self.root / 'environments.yaml'}: no environment named {name!r}") from None
 
     def render(self, name: str) -> RenderedBundle:
-        """Render one environment's overlay; raises RenderError with one line naming the file."""
+        """Render one environment's overlay (without the database component when the environment's
+        database is external); raises RenderError with one line naming the file."""
         spec = self.environment(name)
         bundle = render_overlay(
             name, spec.overlay_path(self.root), root=self.root, kubectl=self.kubectl or None
         )
         ensure_known_kinds(bundle, spec.kubernetes_version)
-        return bundle
+        return for_database_mode(bundle, spec)
 
 
 def bundle_store(instance: dg.DagsterInstance, base_dir: str = "") -> BundleStore:

@@ -71,3 +71,11 @@ class MigrationJobFailed(KubernetesError):
 
 class MigrationJobTimeout(MigrationJobFailed):
     """The migration Job had not finished when the wait's deadline passed (it is left running)."""
+
+
+class TeardownRefused(KubernetesError):
+    """A teardown was refused before anything was deleted (confirmation or backup missing)."""
+
+
+class TeardownTimeout(KubernetesError):
+    """Deleted objects were still present when the teardown's deadline passed."""

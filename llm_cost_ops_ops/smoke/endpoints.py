@@ -83,8 +83,8 @@ class EndpointResolver:
                 f"{self.spec.name}: Secret {self.spec.namespace}/{APP_SECRET} has no DATABASE_URL"
             )
         dsn = base64.b64decode(encoded).decode()
-        if self.inside_cluster:
-            return dsn
+        if self.inside_cluster or self.spec.database.external:
+            return dsn  # an external database is reached at its own address, not port-forwarded
         host, port = self.address(*DATABASE, "database")
         return with_address(dsn, host, port)
 

@@ -5,7 +5,7 @@ UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: install run test test-unit test-dagster test-e2e lint format typecheck dev validate bench-render bench-deploy bench-migrate bench-sensor bench-backup clean
+.PHONY: install browser run test test-unit test-dagster test-e2e lint format typecheck dev validate bench-render bench-deploy bench-migrate bench-sensor bench-backup bench-load clean
 
 install:  ## the pinned environment from uv.lock into .venv
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
@@ -17,7 +17,10 @@ $(DAGSTER_HOME)/dagster.yaml:  ## only when DAGSTER_HOME points elsewhere
 run: install $(DAGSTER_HOME)/dagster.yaml  ## the main job on its embedded default: plan the dev deploy (render, check, waves, diff; no cluster)
 	$(RUN) dg launch --job deploy_dev --config jobs/deploy/dev.plan.yaml
 
-test: install  ## the whole test suite
+browser:  ## headless Chromium for the UI browser test (tests/e2e/test_ui_browser.py)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: install browser  ## the whole test suite
 	$(RUN) pytest
 
 test-unit: install
@@ -63,3 +66,6 @@ bench-migrate: install  ## platform schema into empty databases: migration runne
 
 clean:
 	rm -rf .venv .pytest_cache .ruff_cache .mypy_cache
+
+bench-load: install  ## code location load vs bare import dagster, validate CLI, webserver start to first GraphQL answer
+	$(RUN) python benchmarks/bench_load.py

@@ -19,7 +19,11 @@ _SECRET_ASSIGNMENT = re.compile(
 )
 
 
-_SECRET_NAME = re.compile(r"(?i)(PASSWORD|SECRET|TOKEN|API_KEY|DATABASE_URL|WEBHOOK_URL|PRIVATE_KEY)")
+# Variable names whose values are secrets: passwords, tokens, DSNs, webhook URLs, keys (the backup
+# encryption key LLM_COST_OPS_OPS_BACKUP_KEY, S3 access keys).
+_SECRET_NAME = re.compile(
+    r"(?i)(PASSWORD|SECRET|TOKEN|API_KEY|DATABASE_URL|_DSN|WEBHOOK_URL|PRIVATE_KEY|_KEY$|ACCESS_KEY)"
+)
 
 
 def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:

@@ -1,0 +1,130 @@
+"""The documentation stays true to the code.
+
+Cases:
+- every `jobs/...yaml` path in README.md and docs/*.md exists;
+- every `--job NAME` / `-j NAME` in their code (inline and fenced) names a job of the code location;
+- every `make TARGET` in their code is a Makefile target;
+- docs/configuration.md documents exactly the fields of each resource class (both directions);
+- docs/configuration.md documents exactly the fields of an environment in environments.yaml;
+- every `LLM_COST_OPS_OPS_*` variable the package reads is in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pydantic
+import pytest
+
+from llm_cost_ops_ops.defs.backup_storage import BackupStorageResource
+from llm_cost_ops_ops.defs.databases import DatabaseResource
+from llm_cost_ops_ops.defs.kubernetes import KubernetesResource
+from llm_cost_ops_ops.defs.notify import NotifierResource
+from llm_cost_ops_ops.defs.resources import BundleIOManager, PlatformManifests
+from llm_cost_ops_ops.defs.smoke import SmokeResource
+from llm_cost_ops_ops.environments import EnvironmentSpec
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+CONFIGURATION = ROOT / "docs" / "configuration.md"
+RESOURCES = [
+    PlatformManifests,
+    BundleIOManager,
+    KubernetesResource,
+    DatabaseResource,
+    BackupStorageResource,
+    SmokeResource,
+    NotifierResource,
+]
+
+
+def _code(text: str) -> str:
+    """The fenced blocks and inline code spans of a Markdown text, one per line."""
+    fenced = re.findall(r"^```[^\n]*\n(.*?)^```", text, flags=re.S | re.M)
+    prose = re.sub(r"^```[^\n]*\n.*?^```", "", text, flags=re.S | re.M)
+    return "\n".join([*fenced, *re.findall(r"`([^`\n]+)`", prose)])
+
+
+def _mentions(pattern: str) -> list[tuple[str, str]]:
+    return [
+        (doc.name, name) for doc in DOCS for name in sorted(set(re.findall(pattern, _code(doc.read_text()))))
+    ]
+
+
+def _table_rows(section: str) -> list[str]:
+    return re.findall(r"^\| `([^`]+)` \|", section, flags=re.M)
+
+
+def _section(text: str, heading: str) -> str:
+    start = text.index(heading) + len(heading)
+    following = re.search(r"^#{1,2} ", text[start:], flags=re.M)
+    return text[start : start + following.start()] if following else text[start:]
+
+
+def _documented_resources() -> dict[str, set[str]]:
+    text = _section(CONFIGURATION.read_text(), "## Resources")
+    parts = re.split(r"^### `(\w+)`$", text, flags=re.M)
+    return {name: set(_table_rows(body)) for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+def _spec_fields(model: type[pydantic.BaseModel], prefix: str = "") -> set[str]:
+    fields: set[str] = set()
+    for name, info in model.model_fields.items():
+        nested = [
+            arg
+            for arg in (info.annotation, *getattr(info.annotation, "__args__", ()))
+            if isinstance(arg, type) and issubclass(arg, pydantic.BaseModel)
+        ]
+        fields |= _spec_fields(nested[0], f"{prefix}{name}.") if nested else {f"{prefix}{name}"}
+    return fields
+
+
+@pytest.mark.parametrize(("doc", "path"), _mentions(r"\bjobs/[A-Za-z0-9_./-]+\.yaml"))
+def test_run_config_paths_exist(doc, path):
+    assert (ROOT / path).is_file(), f"{doc} mentions {path}, which does not exist"
+
+
+def test_job_names_are_jobs():
+    from llm_cost_ops_ops.definitions import defs
+
+    jobs = {job.name for job in defs.resolve_all_job_defs()}
+    mentioned = _mentions(r"(?:--job|(?<![\w-])-j)\s+([A-Za-z0-9_]+)(?![\w<{])")
+    assert mentioned, "no job mentioned: the pattern is broken"
+    assert [m for m in mentioned if m[1] not in jobs] == []
+
+
+def test_make_targets_exist():
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([A-Za-z0-9][\w-]*):", makefile, flags=re.M))
+    mentioned = _mentions(r"\bmake ([a-z][\w-]*[a-z0-9])(?![\w*-])")
+    assert mentioned, "no make target mentioned: the pattern is broken"
+    assert [m for m in mentioned if m[1] not in targets] == []
+
+
+def test_every_resource_is_documented():
+    assert sorted(_documented_resources()) == sorted(r.__name__ for r in RESOURCES)
+
+
+@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.__name__)
+def test_resource_fields_match_the_code(resource):
+    documented = _documented_resources()[resource.__name__]
+    in_code = set(resource.model_fields)
+    assert sorted(in_code - documented) == [], f"{resource.__name__}: fields not in docs/configuration.md"
+    assert sorted(documented - in_code) == [], f"{resource.__name__}: documented fields not in the code"
+
+
+def test_environment_fields_match_the_code():
+    documented = set(_table_rows(_section(CONFIGURATION.read_text(), "## `environments.yaml`")))
+    in_code = _spec_fields(EnvironmentSpec) - {"name"}  # the key under `environments:`
+    assert sorted(in_code - documented) == [], "environment fields not in docs/configuration.md"
+    assert sorted(documented - in_code) == [], "documented environment fields not in the code"
+
+
+def test_package_environment_variables_are_documented():
+    source = "\n".join(p.read_text() for p in (ROOT / "llm_cost_ops_ops").rglob("*.py"))
+    read = set(re.findall(r"\bLLM_COST_OPS_OPS_[A-Z0-9_]*[A-Z0-9]\b", source))
+    assert read, "no variable found: the pattern is broken"
+    assert sorted(read - set(re.findall(r"LLM_COST_OPS_OPS_\w+", CONFIGURATION.read_text()))) == []

@@ -150,7 +150,6 @@ class OperationsSpec(_Strict):
     max_remediations_per_hour: int = pydantic.Field(default=3, ge=0)
     crashloop_restart_threshold: int = pydantic.Field(default=3, ge=1)
     grace_period_seconds: float = pydantic.Field(default=120, ge=0)
-    drift_cron: str = "0 * * * *"
     self_heal: bool = False  # drift triggers a redeploy through the remediation path
     allow_revert_migrations: bool = False  # rollback past a migration that has a down migration
 

@@ -77,10 +77,5 @@ def drift_definitions(spec: EnvironmentSpec) -> dg.Definitions:
         description=f"Compare the live {env} objects with its last healthy release (server-side dry-run).",
         tags={"env": env, "operation": "drift"},
     )
-    schedule = dg.ScheduleDefinition(
-        name=f"drift_check_{env}_schedule",
-        cron_schedule=spec.operations.drift_cron,
-        target=job,
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-    )
-    return dg.Definitions(asset_checks=[_drift], jobs=[job], schedules=[schedule])
+    # Its hourly schedule is data, like every schedule: schedules/drift.yaml.
+    return dg.Definitions(asset_checks=[_drift], jobs=[job])

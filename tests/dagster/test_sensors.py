@@ -326,8 +326,19 @@ def test_sensor_definitions_per_environment(env_specs):
         (sensor,) = defs.sensors
         assert sensor.name == f"rollout_health_{env}"
         assert sensor.minimum_interval_seconds == spec.operations.sensor_interval_seconds == 30
-        (schedule,) = defs.schedules
-        assert schedule.cron_schedule == "0 * * * *"
+        assert not defs.schedules  # the hourly drift schedule is data: schedules/drift.yaml
+
+
+def test_drift_checks_are_scheduled_hourly_from_data():
+    from llm_cost_ops_ops.definitions import defs
+
+    schedules = {s.name: s for s in defs.get_repository_def().schedule_defs}
+    for env in ("dev", "staging", "prod"):
+        schedule = schedules[f"hourly_drift_check_{env}"]
+        assert schedule.job_name == f"drift_check_{env}"
+        assert schedule.cron_schedule.startswith(("0 ", "5 ", "10 ")) and schedule.cron_schedule.endswith(
+            "* * * *"
+        )
 
 
 def test_failure_notification(env_specs, instance, receiver, monkeypatch):

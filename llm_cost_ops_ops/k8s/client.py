@@ -90,7 +90,8 @@ class _WaitRetryAfter(tenacity.wait.wait_base):
     """Exponential backoff with jitter, but never shorter than the server's Retry-After (capped)."""
 
     def __init__(self, initial: float, maximum: float):
-        self.backoff = tenacity.wait_exponential_jitter(initial=initial, max=maximum)
+        # Jitter in proportion to the first delay (tenacity would add up to a whole second).
+        self.backoff = tenacity.wait_exponential_jitter(multiplier=initial, max=maximum, jitter=initial)
         self.maximum = maximum
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:

@@ -11,8 +11,10 @@ from botocore.exceptions import (
     ClientError,
     ConnectionError,
     HTTPClientError,
+    IncompleteReadError,
     NoCredentialsError,
     PartialCredentialsError,
+    ResponseStreamingError,
 )
 
 from .errors import BucketMissing, ObjectMissing, StorageAccessDenied, StorageError, StorageUnavailable
@@ -22,7 +24,13 @@ _MISSING_BUCKET = {"NoSuchBucket"}
 _MISSING_KEY = {"NoSuchKey", "NoSuchUpload"}
 # Transport failures that are worth resuming a download after (botocore does not retry a body
 # already being read).
-TRANSIENT_IO: tuple[type[Exception], ...] = (ConnectionError, HTTPClientError)
+# A body cut short shows up as a dropped connection, or as a body shorter than its length.
+TRANSIENT_IO: tuple[type[Exception], ...] = (
+    ConnectionError,
+    HTTPClientError,
+    IncompleteReadError,
+    ResponseStreamingError,
+)
 
 
 def _code_and_status(exc: ClientError) -> tuple[str, int]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..bundles.model import load_documents
-from .engine import comparable
+from .engine import comparable, hpa_targets
 from .inventory import inventory_selector, labelled, object_key, ref
 
 if TYPE_CHECKING:
@@ -73,21 +73,12 @@ def field_diff(want: Any, live: Any, path: str = "") -> list[str]:
     return [] if want == live else [path]
 
 
-def _scaled_by_hpa(bodies: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    targets = set()
-    for body in bodies:
-        if body.get("kind") == "HorizontalPodAutoscaler":
-            target = (body.get("spec") or {}).get("scaleTargetRef") or {}
-            targets.add((str(target.get("kind")), str(target.get("name"))))
-    return targets
-
-
 def detect_drift(kube: Kube, environment: str, namespace: str, release: Release) -> DriftReport:
     """Compare the live objects with `release`'s bundle through server-side dry-runs.
     Raises ApiError (a rejected dry-run, an unreachable cluster)."""
     report = DriftReport(environment, release.revision, release.digest)
     bodies = [labelled(body, environment) for body in load_documents(release.bundle)]
-    scaled = _scaled_by_hpa(bodies)
+    scaled = hpa_targets(bodies)
     live: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     served = []
     for api_version, kind in sorted({(b["apiVersion"], b["kind"]) for b in bodies}):

@@ -67,7 +67,8 @@ def _is_custom(api_version: str) -> bool:
     return "." in group and not group.endswith(".k8s.io")
 
 
-def _hpa_targets(bodies: list[dict[str, Any]]) -> set[tuple[str, str]]:
+def hpa_targets(bodies: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(kind, name) of every workload an HPA in `bodies` scales."""
     targets = set()
     for body in bodies:
         if body.get("kind") == "HorizontalPodAutoscaler":
@@ -229,7 +230,7 @@ class DeployEngine:
             for b in bodies
             if b["kind"] != "Namespace" and (namespace_exists or not b["metadata"].get("namespace"))
         ]
-        hpa = _hpa_targets(bodies)
+        hpa = hpa_targets(bodies)
         live = self._live(bodies, namespace) if namespace_exists else {}
         to_send = [self._keep_autoscaled_replicas(b, hpa, live) for b in rest]
         dry = self._dry_run_all(to_send, options.force_conflicts)

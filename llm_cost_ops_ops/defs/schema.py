@@ -76,6 +76,7 @@ def run_migrations(
         command=tuple(spec.migrations.command),
         active_deadline_seconds=int(spec.migrations.deadline_seconds),
     )
+    before = _applied_versions(spec, databases)
     result = run_migration_job(
         kubernetes.connect(spec.deploy.kube_context),
         job,
@@ -83,7 +84,25 @@ def run_migrations(
         timing=JobTiming(deadline_seconds=spec.migrations.deadline_seconds + 60),
         log=context.log.info,
     )
-    return {"mode": "job", "job": result.name, "applied": [], "log_tail": list(result.log_lines[-5:])}
+    # The Job's output is the app's own; where Dagster can read the ledger, the versions the Job
+    # applied are the ledger's new rows.
+    after = _applied_versions(spec, databases)
+    applied = sorted(after - before) if before is not None and after is not None else []
+    return {
+        "mode": "job",
+        "job": result.name,
+        "applied": [str(v) for v in applied],
+        "log_tail": list(result.log_lines[-5:]),
+    }
+
+
+def _applied_versions(spec: EnvironmentSpec, databases: DatabaseResource) -> set[int] | None:
+    """Versions in the ledger, or None when no DSN is configured for this environment."""
+    from ..postgres.migrator import Migrator
+
+    if not databases.configured(spec):
+        return None
+    return {s.version for s in Migrator(databases.dsn(spec)).info() if s.state == "applied"}
 
 
 def schema_definitions(spec: EnvironmentSpec) -> dg.Definitions:

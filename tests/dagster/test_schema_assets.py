@@ -125,3 +125,39 @@ def test_deploy_runs_the_migration_wave_before_the_api(pg_database, monkeypatch,
     kube = Kube(client.ApiClient(k8s_server.client_configuration()))
     release = ReleaseLedger(kube, "dev", "llm-cost-ops-dev").latest()
     assert release is not None and release.migrations == [str(v) for v in versions]
+
+
+def test_job_mode_records_the_versions_the_job_applied(pg_database, monkeypatch, k8s_server, k8s_kubeconfig):
+    """The migration Job (simulated: its creation applies the migrations, as the app image's
+    `sqlx migrate run` would) succeeds, and the versions it added to the ledger are recorded."""
+    import logging
+    from types import SimpleNamespace
+
+    from llm_cost_ops_ops.defs.databases import DatabaseResource
+    from llm_cost_ops_ops.defs.schema import run_migrations
+    from llm_cost_ops_ops.environments import load_environments
+    from llm_cost_ops_ops.postgres.migrator import Migrator
+    from tests.k8s_double import ControllerSimulator
+
+    monkeypatch.setenv("LLM_COST_OPS_OPS_STAGING_DATABASE_URL", pg_database)
+    staging = load_environments()["staging"]
+    staging = staging.model_copy(
+        update={"migrations": staging.migrations.model_copy(update={"deadline_seconds": 30})}
+    )
+
+    def job_runs_migrations(request):
+        if request.method == "POST" and request.path.endswith("/jobs") and "dryRun" not in str(request.query):
+            Migrator(pg_database).run()
+        return None
+
+    k8s_server.inject(job_runs_migrations)
+    kube = KubernetesResource(kubeconfig=str(k8s_kubeconfig), backoff_initial_seconds=0)
+    kube.connect().apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": staging.namespace}})
+    context = SimpleNamespace(run=SimpleNamespace(run_id="job-mode-test"), log=logging.getLogger("t"))
+    with ControllerSimulator(k8s_server).run_in_background(0.01):
+        step = run_migrations(
+            context, staging, DatabaseResource(), kube, image="ghcr.io/llm-cost-ops/llm-cost-ops:1.4.2"
+        )
+    versions = sorted({m.version for m in load_migrations()})
+    assert step["mode"] == "job" and step["job"]
+    assert step["applied"] == [str(v) for v in versions]

@@ -88,9 +88,11 @@ class DeployEngine:
         clock: Callable[[], float] = time.monotonic,
         sleeper: Callable[[float], None] = time.sleep,
         log: Callable[[str], None] = lambda _: None,
+        heartbeat: Callable[[], None] = lambda: None,
     ):
         self.kube, self.environment = kube, environment
         self.clock, self.sleeper, self.log = clock, sleeper, log
+        self.heartbeat = heartbeat  # called between polls of every wait (the Lease renews there)
 
     def prepare(
         self, objects: list[dict[str, Any]]
@@ -265,8 +267,17 @@ class DeployEngine:
         for body in members:
             if body["kind"] in WORKLOAD_KINDS:
                 wait_for_rollout(
-                    self.kube, body, timing, clock=self.clock, sleeper=self.sleeper, on_progress=self.log
+                    self.kube,
+                    body,
+                    timing,
+                    clock=self.clock,
+                    sleeper=self._beat_and_sleep,
+                    on_progress=self.log,
                 )
+
+    def _beat_and_sleep(self, seconds: float) -> None:
+        self.heartbeat()
+        self.sleeper(seconds)
 
     def _prune_candidates(
         self, live: dict[Key, dict[str, Any]], bodies: list[dict[str, Any]], options: DeployOptions

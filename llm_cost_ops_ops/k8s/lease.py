@@ -45,6 +45,7 @@ class EnvironmentLease:
     ):
         self.kube, self.namespace, self.holder = kube, namespace, holder
         self.duration, self.now = duration_seconds, now
+        self._renewed: datetime | None = None
 
     def _body(self, current: dict[str, Any] | None) -> dict[str, Any]:
         moment = _format(self.now())
@@ -69,6 +70,7 @@ class EnvironmentLease:
         try:
             if current is None:
                 self.kube.create(self._body(None))
+                self._renewed = self.now()
                 return
             spec = current.get("spec") or {}
             holder = spec.get("holderIdentity")
@@ -81,10 +83,31 @@ class EnvironmentLease:
                         f"{_format(expires)}; wait for it or let the lease expire"
                     )
             self.kube.replace(self._body(current))
+            self._renewed = self.now()
         except ApiError as exc:
             if exc.status == 409:
                 raise LeaseHeld(f"{self.namespace}: Lease {LEASE_NAME} was taken concurrently") from None
             raise
+
+    def renew_if_due(self) -> None:
+        """Move renewTime forward once a third of the duration has passed (called while waiting).
+
+        Raises LeaseHeld when another holder has taken the Lease meanwhile.
+        """
+        if self._renewed is None or self.now() - self._renewed < timedelta(seconds=self.duration / 3):
+            return
+        current = self.kube.get("coordination.k8s.io/v1", "Lease", LEASE_NAME, self.namespace)
+        spec = (current or {}).get("spec") or {}
+        if current is None or spec.get("holderIdentity") != self.holder:
+            raise LeaseHeld(f"{self.namespace}: lost Lease {LEASE_NAME} to {spec.get('holderIdentity')!r}")
+        spec["renewTime"] = _format(self.now())
+        try:
+            self.kube.replace(current)
+        except ApiError as exc:
+            if exc.status == 409:
+                raise LeaseHeld(f"{self.namespace}: Lease {LEASE_NAME} changed while renewing") from None
+            raise
+        self._renewed = self.now()
 
     def release(self) -> None:
         current = self.kube.get("coordination.k8s.io/v1", "Lease", LEASE_NAME, self.namespace)

@@ -81,13 +81,21 @@ def execute_release(
     A dry run takes no Lease and records nothing. Raises what the engine raises, after recording
     a failed release when anything had been written.
     """
-    engine = DeployEngine(kube, request.environment, clock=clock, sleeper=sleeper, log=log)
     objects: list[dict[str, Any]] = load_documents(request.bundle_text)
     if request.options.dry_run:
+        engine = DeployEngine(kube, request.environment, clock=clock, sleeper=sleeper, log=log)
         return engine.deploy(objects, request.namespace, request.options, digest=request.digest), None
     lease = EnvironmentLease(kube, request.namespace, request.run_id, request.lease_seconds)
     ledger = ReleaseLedger(kube, request.environment, request.namespace, request.history)
     held = False
+
+    def heartbeat() -> None:
+        if held:
+            lease.renew_if_due()
+
+    engine = DeployEngine(
+        kube, request.environment, clock=clock, sleeper=sleeper, log=log, heartbeat=heartbeat
+    )
 
     def take_lease() -> None:
         nonlocal held

@@ -218,25 +218,19 @@ class Kube:
         return got.to_dict()
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        res = self._res(body["apiVersion"], body["kind"])
-        namespace = body["metadata"].get("namespace") if res.namespaced else None
-        got = self.call(
-            f"create {body['kind']} {namespace or '-'}/{body['metadata']['name']}",
-            lambda: self.dynamic.create(
-                res, body=body, namespace=namespace, field_manager=self.field_manager
-            ),
-        )
-        return got.to_dict()
+        return self._write("create", body)
 
     def replace(self, body: dict[str, Any]) -> dict[str, Any]:
         """Replace with the body's resourceVersion: a concurrent writer makes this fail with 409."""
+        return self._write("replace", body)
+
+    def _write(self, verb: str, body: dict[str, Any]) -> dict[str, Any]:
         res = self._res(body["apiVersion"], body["kind"])
         namespace = body["metadata"].get("namespace") if res.namespaced else None
+        method = getattr(self.dynamic, verb)
         got = self.call(
-            f"replace {body['kind']} {namespace or '-'}/{body['metadata']['name']}",
-            lambda: self.dynamic.replace(
-                res, body=body, namespace=namespace, field_manager=self.field_manager
-            ),
+            f"{verb} {body['kind']} {namespace or '-'}/{body['metadata']['name']}",
+            lambda: method(res, body=body, namespace=namespace, field_manager=self.field_manager),
         )
         return got.to_dict()
 

@@ -105,6 +105,16 @@ class Migrator:
         """
         return statuses_of(*self._read())
 
+    def _checked_ledger(
+        self, conn: psycopg.Connection[Any], ups: dict[int, Migration]
+    ) -> dict[int, LedgerRow]:
+        """The ledger, after sqlx's checks: raises the first dirty, missing or changed version."""
+        ledger = read_ledger(conn)
+        problems = ledger_problems(ups, ledger, self.directory)
+        if problems:
+            raise problems[0]
+        return ledger
+
     def problems(self) -> list[LedgerProblem]:
         """Every ledger problem (dirty rows, then missing versions, then changed files); reads only."""
         ups, _downs, ledger = self._read()
@@ -144,10 +154,7 @@ class Migrator:
         dry_run: bool,
         waited_ms: float,
     ) -> MigrationReport:
-        ledger = read_ledger(conn)
-        problems = ledger_problems(ups, ledger, self.directory)
-        if problems:
-            raise problems[0]
+        ledger = self._checked_ledger(conn, ups)
         latest = max(ledger, default=0)
         if target is not None and target < latest:
             raise MigrationTargetError(
@@ -220,10 +227,7 @@ class Migrator:
         target: int,
         dry_run: bool,
     ) -> MigrationReport:
-        ledger = read_ledger(conn)
-        problems = ledger_problems(ups, ledger, self.directory)
-        if problems:
-            raise problems[0]
+        ledger = self._checked_ledger(conn, ups)
         latest = max(ledger, default=0)
         if target > latest:
             raise MigrationTargetError(

@@ -39,6 +39,7 @@ from llm_cost_ops_ops.defs.resources import BundleIOManager, PlatformManifests
 from llm_cost_ops_ops.environments import load_environments
 from llm_cost_ops_ops.k8s.health import deployment_health
 from llm_cost_ops_ops.k8s.ledger import ReleaseLedger
+from llm_cost_ops_ops.k8s.waves import WAVES
 from tests.k8s_double import ApiServer
 
 pytestmark = pytest.mark.dagster
@@ -169,20 +170,8 @@ def test_deploy_dev_materializes_the_release(project_root, cluster, k8s_server, 
     assert "ghcr.io/llm-cost-ops/llm-cost-ops:latest" in deployed["images"]
     assert deployed["outcomes"] == {"created": bundle["object_count"] - 1, "skipped": 1}
     assert deployed["writes"] == bundle["object_count"] - 1
-    assert list(deployed["wave_seconds"]) == [
-        "namespace",
-        "identity",
-        "config",
-        "storage",
-        "services",
-        "database",
-        "migrations",
-        "api",
-        "traffic-and-policy",
-        "monitoring",
-        "other",
-        "prune",
-    ]
+    # Every wave, in order (tests/unit/test_health.py pins that order), then prune.
+    assert list(deployed["wave_seconds"]) == [w.name for w in WAVES] + ["prune"]
     assert deployed["wave_seconds"]["database"] > 0
     table = deployed["objects"]
     assert "| api | Deployment/llm-cost-ops-dev/llm-cost-ops | created |" in table

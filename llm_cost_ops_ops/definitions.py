@@ -80,11 +80,11 @@ def _operations() -> dg.Definitions:
 
 
 def _with_schedules(operations: dg.Definitions) -> dg.Definitions:
-    # Schedules are data (schedules/*.yaml); an unknown target job fails loading, naming file and line.
-    jobs = {job.name for job in operations.jobs or []}
-    return dg.Definitions.merge(
-        operations, dg.Definitions(schedules=schedule_definitions(load_schedules(), jobs))
-    )
+    # Schedules are data (schedules/*.yaml); a schedule whose job, environment or run config do not
+    # agree fails loading, naming file and line. A job's `env` tag is the environment it runs in.
+    jobs = {job.name: (job.tags or {}).get("env") for job in operations.jobs or []}
+    schedules = schedule_definitions(load_schedules(), jobs, ENVIRONMENTS)
+    return dg.Definitions.merge(operations, dg.Definitions(schedules=schedules))
 
 
 defs = _with_schedules(_operations())

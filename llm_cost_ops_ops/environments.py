@@ -7,19 +7,34 @@ spec into definitions, and the contract check holds each rendered overlay to it.
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
 import yaml
 from pydantic_core import PydanticCustomError
 
+from .bundles.schema_versions import parse_target
+from .config_yaml import line_of, read_yaml_tree
 from .errors import ConfigError
 from .paths import project_root
 
 
 class _Strict(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+    # strict: `replicas: true` or `replicas: "3"` is an error, never silently 1 or 3.
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _kubernetes_version(value: str) -> str:
+    parse_target(value)  # ValueError names the value and the versions the schemas cover
+    return value
+
+
+# A target version the strict schemas shipped in kubernetes-validate cover, checked at load time.
+KubernetesVersion = Annotated[str, pydantic.AfterValidator(_kubernetes_version)]
+# Environment names become Dagster group names, job-name suffixes and variable names.
+_ENVIRONMENT_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 class ResourceAmounts(_Strict):
@@ -154,13 +169,21 @@ class OperationsSpec(_Strict):
     allow_revert_migrations: bool = False  # rollback past a migration that has a down migration
 
 
+class ObjectsSpec(_Strict):
+    """Where a tree is ambiguous, the objects playing each role (role -> rendered name); and what
+    the bundle's references may name outside it (service accounts, roles, hosts, namespaces)."""
+
+    roles: dict[str, str] = {}
+    external: list[str] = []
+
+
 class EnvironmentSpec(_Strict):
     """What one environment must be: where it lives and what its rendered bundle must contain."""
 
     name: str
     namespace: str
     overlay: str
-    kubernetes_version: str
+    kubernetes_version: KubernetesVersion
     mutable_image_tags: bool = False
     placeholder_secret: bool = False
     monitoring: bool
@@ -171,6 +194,7 @@ class EnvironmentSpec(_Strict):
     operations: OperationsSpec = OperationsSpec()
     migrations: MigrationSpec = MigrationSpec()
     backups: BackupSpec = BackupSpec()
+    objects: ObjectsSpec = ObjectsSpec()
 
     @pydantic.model_validator(mode="after")
     def _backups_reach_the_database(self) -> EnvironmentSpec:
@@ -183,7 +207,7 @@ class EnvironmentSpec(_Strict):
 
 
 class _Defaults(_Strict):
-    kubernetes_version: str = "1.30"
+    kubernetes_version: KubernetesVersion = "1.30"
 
 
 class _EnvironmentsFile(_Strict):
@@ -195,45 +219,52 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
 
-def _one_line(path: Path, exc: pydantic.ValidationError, prefix: tuple[int | str, ...]) -> str:
+def _one_line(
+    path: Path, tree: yaml.Node | None, exc: pydantic.ValidationError, prefix: tuple[int | str, ...]
+) -> str:
     first = exc.errors()[0]
     more = len(exc.errors()) - 1
     tail = f" (and {more} more)" if more else ""
-    return f"{path}: {_field_path(prefix + tuple(first['loc']))}: {first['msg']}{tail}"
+    loc = prefix + tuple(first["loc"])
+    line = line_of(tree, loc)
+    where = f"{path}:{line}" if line else str(path)
+    return f"{where}: {_field_path(loc)}: {first['msg']}{tail}"
 
 
 def load_environments(path: Path | None = None) -> dict[str, EnvironmentSpec]:
     """Read and validate the environments file.
 
-    Raises ConfigError naming the file and the offending field when anything is missing,
-    unknown or of the wrong type.
+    Raises ConfigError naming the file, the line where there is one, and the offending field when
+    anything is missing, unknown, of the wrong type (no coercion: `true` is not an integer) or given
+    twice, when an environment name is not a valid Dagster group name, or when a
+    `kubernetes_version` is not a version the shipped schemas cover.
     """
     path = path or project_root() / "environments.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: environments file not found") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the environments file: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from exc
+    raw, tree = read_yaml_tree(path)
     try:
         parsed = _EnvironmentsFile.model_validate(raw)
     except pydantic.ValidationError as exc:
-        raise ConfigError(_one_line(path, exc, ())) from exc
+        raise ConfigError(_one_line(path, tree, exc, ())) from None
     specs: dict[str, EnvironmentSpec] = {}
     for name, body in parsed.environments.items():
-        merged = {"name": name, **parsed.defaults.model_dump(), **(body or {})}
+        if not _ENVIRONMENT_NAME.match(name):
+            line = line_of(tree, ("environments", name))
+            raise ConfigError(
+                f"{path}:{line}: environments.{name}: environment names may hold only letters, digits "
+                "and underscores (they name Dagster asset groups and jobs)"
+            )
+        merged = {"name": name, **parsed.defaults.model_dump(), **body}
         try:
             specs[name] = EnvironmentSpec.model_validate(merged)
         except pydantic.ValidationError as exc:
-            raise ConfigError(_one_line(path, exc, ("environments", name))) from exc
+            raise ConfigError(_one_line(path, tree, exc, ("environments", name))) from None
     if not specs:
         raise ConfigError(f"{path}: environments: at least one environment is required")
     for name, spec in specs.items():
         source = spec.deploy.promotion_from
         if source is not None and source not in specs:
+            line = line_of(tree, ("environments", name, "deploy", "promotion_from"))
             raise ConfigError(
-                f"{path}: environments.{name}.deploy.promotion_from: unknown environment {source!r}"
+                f"{path}:{line}: environments.{name}.deploy.promotion_from: unknown environment {source!r}"
             )
     return specs

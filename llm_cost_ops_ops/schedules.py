@@ -7,12 +7,13 @@ input fails definitions loading with `<file>:<line>: schedules[i].<field>: <prob
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-import yaml
 
+from .config_yaml import line_of, read_yaml_tree
 from .errors import ConfigError
 from .paths import project_root
 
@@ -50,21 +51,11 @@ class ScheduleSpec(pydantic.BaseModel):
 
 def _entries(path: Path) -> list[tuple[int, Any]]:
     """The schedule entries with their 1-based line, from the YAML node tree."""
-    text = path.read_text()
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    data, tree = read_yaml_tree(path)
     if not isinstance(data, dict) or not isinstance(data.get("schedules"), list):
         raise ConfigError(f"{path}:1: expected a mapping with a `schedules:` list")
-    assert node is not None  # a mapping was loaded from the same text
-    list_node = next(v for k, v in node.value if k.value == "schedules")
     return [
-        (item.start_mark.line + 1, entry)
-        for item, entry in zip(list_node.value, data["schedules"], strict=True)
+        (line_of(tree, ("schedules", index)) or 1, entry) for index, entry in enumerate(data["schedules"])
     ]
 
 
@@ -87,3 +78,41 @@ def load_schedules(directory: Path | None = None) -> list[ScheduleSpec]:
             seen[spec.name] = source
             specs.append(spec)
     return specs
+
+
+def run_config_job(run_config: str) -> str | None:
+    """The job a run-config file is for, by the layout `jobs/<operation>/<env>[.<variant>].yaml`
+    (job `<operation>_<env>`) or `jobs/<operation>/all.yaml` (job `<operation>`); None elsewhere."""
+    parts = Path(run_config).parts
+    if len(parts) != 3 or parts[0] != "jobs" or not parts[2].endswith((".yaml", ".yml")):
+        return None
+    operation, environment = parts[1], parts[2].split(".")[0]
+    return operation if environment == "all" else f"{operation}_{environment}"
+
+
+def check_targets(
+    specs: Iterable[ScheduleSpec], job_environments: Mapping[str, str | None], environments: Collection[str]
+) -> None:
+    """Hold each schedule to what it targets: a known job and environment, the job's own environment
+    (a job that spans every environment takes any), and a run-config file made for that job.
+
+    Raises ConfigError `<file>:<line>: schedule <name>: <problem>`.
+    """
+    for spec in specs:
+        where = f"{spec.source}: schedule {spec.name}"
+        if spec.job not in job_environments:
+            raise ConfigError(f"{where}: unknown target job {spec.job!r}")
+        if spec.environment not in environments:
+            known = ", ".join(environments)
+            raise ConfigError(f"{where}: unknown environment {spec.environment!r} (environments: {known})")
+        job_environment = job_environments[spec.job]
+        if job_environment is not None and job_environment != spec.environment:
+            raise ConfigError(
+                f"{where}: environment {spec.environment!r} disagrees with job {spec.job}, "
+                f"which runs in {job_environment!r}"
+            )
+        if spec.run_config is not None:
+            owner = run_config_job(spec.run_config)
+            if owner != spec.job:
+                made_for = f"job {owner}" if owner else "no job (expected jobs/<operation>/<env>.yaml)"
+                raise ConfigError(f"{where}: run_config {spec.run_config} is for {made_for}, not {spec.job}")

@@ -15,16 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import kubernetes_validate
-from packaging.version import Version
 from referencing import Registry, Resource
 
 from ..errors import RenderError
 from .findings import Finding
 from .model import ManifestObject, RenderedBundle
+from .schema_versions import parse_target, strict_schema_dirs
 
 CHECK = "schema"
-SCHEMA_ROOT = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
 
 # Custom resources this platform uses, with the operator that installs their CRD. Their schemas are
 # not part of Kubernetes; the deploy step checks through discovery that the CRD is installed.
@@ -44,17 +42,15 @@ def _api_suffix(api_version: str) -> str:
 
 @cache
 def schema_dir(kubernetes_version: str) -> Path:
-    """The strict schema directory for the newest version not newer than the target."""
-    wanted = Version(kubernetes_version.lstrip("v"))
-    available = sorted(
-        (Version(p.name[1:].split("-")[0]), p)
-        for p in SCHEMA_ROOT.iterdir()
-        if p.name.endswith("-local-strict")
-    )
-    candidates = [path for version, path in available if version.release[:2] <= wanted.release[:2]]
-    if not candidates:
-        oldest = available[0][0]
-        raise RenderError(f"Kubernetes {kubernetes_version} is older than the oldest schema ({oldest})")
+    """The strict schema directory for the newest version not newer than the target.
+
+    Raises RenderError for a target that is not a version or that the shipped schemas do not cover.
+    """
+    try:
+        wanted = parse_target(kubernetes_version)
+    except ValueError as exc:
+        raise RenderError(str(exc)) from None
+    candidates = [path for version, path in strict_schema_dirs() if version.release[:2] <= wanted.release[:2]]
     return candidates[-1]
 
 

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Mapping, Sequence
 
 import dagster as dg
-import yaml
 
+from ..config_yaml import read_yaml
 from ..errors import ConfigError
 from ..paths import project_root
-from ..schedules import ScheduleSpec
+from ..schedules import ScheduleSpec, check_targets
 
 
-def schedule_definitions(specs: Iterable[ScheduleSpec], job_names: set[str]) -> list[dg.ScheduleDefinition]:
-    """One ScheduleDefinition per spec. Raises ConfigError naming file and line for an unknown
-    target job, an unknown environment tag, a missing run-config file or a cron Dagster rejects."""
+def schedule_definitions(
+    specs: Sequence[ScheduleSpec], job_environments: Mapping[str, str | None], environments: Collection[str]
+) -> list[dg.ScheduleDefinition]:
+    """One ScheduleDefinition per spec; `job_environments` maps each job to the environment it runs
+    in (None: every environment).
+
+    Raises ConfigError naming file and line for an unknown target job or environment, an
+    environment that is not the job's, a run-config file that is missing, invalid or made for
+    another job, or a cron Dagster rejects."""
+    check_targets(specs, job_environments, environments)
     schedules = []
     for spec in specs:
-        if spec.job not in job_names:
-            raise ConfigError(f"{spec.source}: schedule {spec.name}: unknown target job {spec.job!r}")
         run_config: dict = {}
         if spec.run_config:
             path = project_root() / spec.run_config
@@ -26,7 +31,10 @@ def schedule_definitions(specs: Iterable[ScheduleSpec], job_names: set[str]) -> 
                 raise ConfigError(
                     f"{spec.source}: schedule {spec.name}: run_config {spec.run_config} not found"
                 )
-            run_config = yaml.safe_load(path.read_text()) or {}
+            loaded = read_yaml(path) or {}
+            if not isinstance(loaded, dict):
+                raise ConfigError(f"{path}:1: a run config must be a mapping (schedule {spec.name})")
+            run_config = loaded
         try:
             schedules.append(_schedule(spec, run_config))
         except dg.DagsterInvalidDefinitionError as exc:

@@ -18,11 +18,16 @@ Cases:
 - a namespaced object without metadata.namespace breaks the namespace clause;
 - environments.yaml loader: the real file, and ConfigError with one line naming the file and the
   dotted field for an unknown field, a wrong type, a missing field, a missing file, invalid YAML
-  and no environments.
+  and no environments;
+- issue 17: an environment given twice, a key given twice in one mapping, and a bool, string or
+  float where an integer is meant (or a number where a string is meant) are errors with file and line;
+- issue 19: an environment name that is not a Dagster group name, and a kubernetes_version that is
+  not a version or is outside the shipped schemas, are errors naming file and field at load time.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -207,7 +212,7 @@ def _load_error(path: Path) -> str:
         load_environments(path)
     message = str(caught.value)
     assert "\n" not in message
-    assert message.startswith(f"{path}: ")
+    assert re.match(rf"{re.escape(str(path))}(:\d+)?: ", message), message
     return message
 
 
@@ -247,7 +252,7 @@ def test_missing_field(tmp_path, project_root):
 
 def test_missing_file(tmp_path):
     message = _load_error(tmp_path / "environments.yaml")
-    assert message.endswith("environments file not found")
+    assert message.endswith("file not found")
 
 
 def test_invalid_yaml(tmp_path):
@@ -260,3 +265,97 @@ def test_invalid_yaml(tmp_path):
 def test_no_environments(tmp_path):
     message = _load_error(_write(tmp_path, {"environments": {}}))
     assert message.endswith("environments: at least one environment is required")
+
+
+# --- issue 17: strict input ------------------------------------------------------------------------
+
+
+def _edit(tmp_path: Path, project_root: Path, old: str, new: str) -> Path:
+    text = (project_root / "environments.yaml").read_text()
+    assert old in text
+    path = tmp_path / "environments.yaml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def _line(path: Path, text: str, occurrence: int = 1) -> int:
+    lines = [n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line]
+    return lines[occurrence - 1]
+
+
+def test_environment_given_twice(tmp_path, project_root):
+    path = tmp_path / "environments.yaml"
+    path.write_text((project_root / "environments.yaml").read_text() + "  dev:\n    namespace: elsewhere\n")
+    message = _load_error(path)
+    assert (
+        message
+        == f"{path}:{_line(path, '  dev:', 2)}: duplicate key 'dev' (first given at line {_line(path, '  dev:')})"
+    )
+
+
+def test_key_given_twice_in_one_mapping(tmp_path, project_root):
+    path = _edit(tmp_path, project_root, "      replicas: 1\n", "      replicas: 1\n      replicas: 4\n")
+    message = _load_error(path)
+    assert message.startswith(f"{path}:{_line(path, 'replicas: 4')}: duplicate key 'replicas'")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "expected"),
+    [
+        ("      replicas: 1\n", "      replicas: true\n", "environments.dev.api.replicas", "Input should be a valid integer"),
+        ("      replicas: 1\n", '      replicas: "1"\n', "environments.dev.api.replicas", "Input should be a valid integer"),
+        ("      replicas: 1\n", "      replicas: 1.0\n", "environments.dev.api.replicas", "Input should be a valid integer"),
+        ("max_replicas: 3,", "max_replicas: yes,", "environments.dev.api.autoscaling.max_replicas", "Input should be a valid integer"),
+        ("rollout_deadline_seconds: 300", 'rollout_deadline_seconds: "300"', "environments.dev.deploy.rollout_deadline_seconds", "Input should be a valid number"),
+        ("rollout_deadline_seconds: 300", "rollout_deadline_seconds: true", "environments.dev.deploy.rollout_deadline_seconds", "Input should be a valid number"),
+        ("monitoring: false", 'monitoring: "false"', "environments.dev.monitoring", "Input should be a valid boolean"),
+        ("monitoring: false", "monitoring: 0", "environments.dev.monitoring", "Input should be a valid boolean"),
+        ('DATABASE_POOL_SIZE: "5"', "DATABASE_POOL_SIZE: 5", "environments.dev.config.DATABASE_POOL_SIZE", "Input should be a valid string"),
+        ("namespace: llm-cost-ops-dev", "namespace: 7", "environments.dev.namespace", "Input should be a valid string"),
+    ],
+)  # fmt: skip
+def test_no_silent_coercion(tmp_path, project_root, old, new, field, expected):
+    path = _edit(tmp_path, project_root, old, new)
+    message = _load_error(path)
+    assert f":{_line(path, new.strip())}: {field}: {expected}" in message
+
+
+@pytest.mark.parametrize("name", ["dev-eu", "dev.eu", "dév"])
+def test_environment_name_must_be_a_group_name(tmp_path, project_root, name):
+    path = _edit(tmp_path, project_root, "  dev:\n", f"  {name}:\n")
+    message = _load_error(path)
+    assert message.startswith(
+        f"{path}:{_line(path, f'  {name}:')}: environments.{name}: environment names may hold"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('"9.99"', "Kubernetes 9.99 is newer than the schemas shipped"),
+        ('"1.99"', "Kubernetes 1.99 is newer than the schemas shipped"),
+        ('"1.2"', "Kubernetes 1.2 is older than the schemas shipped"),
+        ('"one.thirty"', "'one.thirty' is not a Kubernetes version like 1.30"),
+        ('"1.30; rm"', "is not a Kubernetes version"),
+        ("1.30", "Input should be a valid string"),
+    ],
+)
+def test_kubernetes_version_is_checked_at_load(tmp_path, project_root, value, expected):
+    path = _edit(tmp_path, project_root, 'kubernetes_version: "1.30"', f"kubernetes_version: {value}")
+    message = _load_error(path)
+    assert f"{path}:{_line(path, 'kubernetes_version:')}: defaults.kubernetes_version: " in message
+    assert expected in message
+
+
+def test_kubernetes_version_per_environment(tmp_path, project_root):
+    path = _edit(
+        tmp_path,
+        project_root,
+        "    namespace: llm-cost-ops-prod\n",
+        '    namespace: llm-cost-ops-prod\n    kubernetes_version: "v2.0"\n',
+    )
+    message = _load_error(path)
+    assert (
+        "environments.prod.kubernetes_version: Value error, Kubernetes v2.0 is newer than the schemas shipped"
+        in message
+    )

@@ -5,7 +5,7 @@ UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: install browser run test test-unit test-dagster test-e2e lint format typecheck dev validate bench-render bench-deploy bench-migrate bench-sensor bench-backup bench-load clean
+.PHONY: install system-deps control-plane browser run test test-unit test-dagster test-e2e test-cluster lint format typecheck dev validate bench-render bench-deploy bench-migrate bench-sensor bench-backup bench-load clean
 
 install:  ## the pinned environment from uv.lock into .venv
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
@@ -17,10 +17,25 @@ $(DAGSTER_HOME)/dagster.yaml:  ## only when DAGSTER_HOME points elsewhere
 run: install $(DAGSTER_HOME)/dagster.yaml  ## the main job on its embedded default: plan the dev deploy (render, check, waves, diff; no cluster)
 	$(RUN) dg launch --job deploy_dev --config jobs/deploy/dev.plan.yaml
 
-browser:  ## headless Chromium for the UI browser test (tests/e2e/test_ui_browser.py)
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+# Debian packages the suite needs (root: apt-get): the PostgreSQL server binaries for the throwaway
+# servers the fixtures start, and Chromium for the UI browser test. Only what is missing is installed.
+APT_PACKAGES := postgresql postgresql-client chromium
+system-deps:  ## Debian packages: postgresql (throwaway servers), chromium (browser test); needs root
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v pg_dump >/dev/null || missing="$$missing postgresql-client"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages (--no-install-recommends):$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
-test: install browser  ## the whole test suite
+browser: system-deps  ## headless Chromium for the UI browser test (tests/e2e/test_ui_browser.py)
+
+control-plane: install  ## kube-apiserver, controller-manager, scheduler, etcd and KWOK from tests/control_plane/go.mod into ~/.cache (first build only)
+	$(RUN) python -m tests.control_plane.binaries
+
+test: install system-deps control-plane  ## the whole test suite, the real control plane tier included
 	$(RUN) pytest
 
 test-unit: install
@@ -29,8 +44,11 @@ test-unit: install
 test-dagster: install
 	$(RUN) pytest -m dagster
 
-test-e2e: install
+test-e2e: install system-deps control-plane
 	$(RUN) pytest -m e2e
+
+test-cluster: install control-plane  ## only the tier on the real control plane
+	$(RUN) pytest -m cluster
 
 lint: install
 	$(RUN) ruff check .

@@ -25,7 +25,7 @@ from llm_cost_ops_ops.bundles.policy import check_policy
 from llm_cost_ops_ops.bundles.schema import check_schema, ensure_known_kinds
 from llm_cost_ops_ops.environments import EnvironmentSpec, load_environments
 
-pytest_plugins = ["tests.k8s_double.fixtures"]
+pytest_plugins = ["tests.k8s_double.fixtures", "tests.control_plane.fixtures"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("dev", "staging", "prod")

@@ -1,0 +1,131 @@
+"""Processes and temporary directories that a test session owns, and nothing left behind.
+
+Every server a fixture, benchmark or harness starts goes through `start_process`:
+- it runs in its own process group (so its own children are stopped with it);
+- on Linux it gets PR_SET_PDEATHSIG=SIGKILL, so even a SIGKILLed Python never leaves it orphaned;
+- it is stopped (SIGTERM to its group, SIGKILL after a grace period) by `stop_process`, at interpreter
+  exit (atexit), and when the Python process receives SIGTERM or SIGINT (`install_signal_handlers`).
+
+`owned_tempdir` creates a temporary directory that is removed on the same occasions.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+_PR_SET_PDEATHSIG = 1
+_lock = threading.Lock()
+_processes: list[subprocess.Popen[bytes]] = []
+_tempdirs: list[Path] = []
+_handlers_installed = False
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: a new process group, and SIGKILL when the parent dies (Linux)."""
+    os.setpgrp()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def start_process(
+    args: Sequence[str],
+    *,
+    log: IO[bytes] | int | None = subprocess.DEVNULL,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start `args` as an owned process (stdin closed, output to `log`)."""
+    install_signal_handlers()
+    process = subprocess.Popen(
+        list(args),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=cwd,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads fork here
+    )
+    with _lock:
+        _processes.append(process)
+    return process
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """SIGTERM to the process group, SIGKILL after `grace` seconds; reaped either way."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(grace)
+    # Children that outlived their leader in the same group.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with _lock:
+        if process in _processes:
+            _processes.remove(process)
+
+
+def owned_tempdir(prefix: str) -> Path:
+    """A new temporary directory, removed at exit and on SIGTERM/SIGINT (or by `remove_tempdir`)."""
+    install_signal_handlers()
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    with _lock:
+        _tempdirs.append(path)
+    return path
+
+
+def remove_tempdir(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    with _lock:
+        if path in _tempdirs:
+            _tempdirs.remove(path)
+
+
+def cleanup_all() -> None:
+    """Stop every owned process (newest first) and remove every owned directory."""
+    with _lock:
+        processes, dirs = list(reversed(_processes)), list(_tempdirs)
+    for process in processes:
+        stop_process(process, grace=3.0)
+    for path in dirs:
+        remove_tempdir(path)
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    cleanup_all()
+    signal.signal(signum, signal.SIG_DFL)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    os.kill(os.getpid(), signum)
+
+
+def install_signal_handlers() -> None:
+    """Clean up on SIGTERM/SIGINT and at exit (only from the main thread; idempotent)."""
+    global _handlers_installed
+    if _handlers_installed:
+        return
+    atexit.register(cleanup_all)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            previous = signal.getsignal(signum)
+            if previous in (signal.SIG_DFL, signal.default_int_handler, None):
+                signal.signal(signum, _on_signal)
+    _handlers_installed = True

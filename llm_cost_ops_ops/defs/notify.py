@@ -10,8 +10,9 @@ import dagster as dg
 from pydantic import Field
 
 from ..environments import EnvironmentSpec
-from ..notify.message import Notice, environment_secrets, summarize
+from ..notify.message import Notice, summarize
 from ..notify.sender import Destination, Notifier
+from ..redaction import environment_secrets
 
 NOTIFIED_OPERATIONS = ("deploy", "rollback", "migrate", "backup", "restore", "restore_drill")
 
@@ -51,9 +52,14 @@ class NotifierResource(dg.ConfigurableResource):
             notifier.close()
 
 
-def _root_message(error: Any) -> str:
-    # Dagster wraps the op's exception; the innermost cause is the one a person acts on.
-    while getattr(error, "cause", None) is not None:
+def _own_message(error: Any) -> str:
+    """The message of the exception the op raised: the project's own one-line cause.
+
+    Dagster wraps the op's exception in its own errors (skipped here); what the op's exception was
+    raised from (a psycopg or botocore error, say) is an inner library's text, not what a person
+    acts on, and may quote what the project's message masked.
+    """
+    while getattr(error, "cls_name", "").startswith("Dagster") and getattr(error, "cause", None) is not None:
         error = error.cause
     return str(getattr(error, "message", "") or "")
 
@@ -65,7 +71,7 @@ def failure_notice(
     steps = context.get_step_failure_events()
     step = (steps[0].step_key or "") if steps else ""
     error = steps[0].event_specific_data.error if steps else None  # type: ignore[union-attr]
-    message = _root_message(error) if error is not None else str(context.failure_event.message or "")
+    message = _own_message(error) if error is not None else str(context.failure_event.message or "")
     more = f" (and {len(steps) - 1} more failed step(s))" if len(steps) > 1 else ""
     return Notice(
         title=f"{run.job_name} failed",

@@ -1,51 +1,42 @@
 """Connecting to PostgreSQL without ever showing the DSN's password.
 
-Every message the runner prints or raises goes through `redact`, which masks the password in
-URL (`postgresql://user:secret@host/db`, `?password=secret`) and key/value (`password=secret`)
-forms, and any literal occurrence of it (psycopg echoes a malformed DSN in its error).
+Every message the runner prints or raises goes through `redact`, which hands the DSN to the
+project's one redaction function: the password is masked in URL (`postgresql://user:secret@host/db`,
+`?password=secret`) and key/value (`password=secret`, quoted or not, terminated or not) forms, and
+wherever it or one of its words appears (psycopg echoes pieces of a malformed DSN in its error).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import psycopg
 from psycopg import conninfo
 
+from .. import redaction
+from ..redaction import MASK, secret_parts
 from .errors import DatabaseUnavailable
 
-MASK = "***"
 APPLICATION_NAME = "llm-cost-ops-ops migrator"
 CONNECT_TIMEOUT_SECONDS = 10
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*):[^\s]*@")
-_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)[^&#\s]*", re.IGNORECASE)
-_KV_PASSWORD = re.compile(r"(?P<head>(?<![?&])\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s']+)", re.IGNORECASE)
-_MIN_LITERAL = 4  # shorter passwords are not searched for literally: too many false matches
-
-
-def _password(dsn: str) -> str:
-    try:
-        return str(conninfo.conninfo_to_dict(dsn).get("password") or "")
-    except psycopg.Error:
-        return ""
 
 
 def mask_dsn(dsn: str) -> str:
-    """The DSN with its password replaced by ***."""
-    masked = _URL_PASSWORD.sub(lambda m: f"{m['head']}:{MASK}@", dsn)
-    masked = _QUERY_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", masked)
-    return _KV_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", masked)
+    """The DSN with its password replaced by ***; *** alone for a value that is neither a URL nor
+    key/value pairs (a bare password set where the DSN belongs) or that is a secret variable's value."""
+    if "://" not in dsn and "=" not in dsn:
+        return MASK
+    return redaction.redact(dsn, secret_parts(dsn)[1:])
 
 
 def redact(text: str, dsn: str) -> str:
-    """`text` with the DSN, and the DSN's password wherever it appears, masked."""
-    text = text.replace(dsn, mask_dsn(dsn)) if dsn else text
-    text = mask_dsn(text)
-    secret = _password(dsn)
-    if len(secret) >= _MIN_LITERAL:
-        text = text.replace(secret, MASK)
-    return text
+    """`text` with the DSN, and the DSN's password and its words wherever they appear, masked.
+
+    The one judge of secrets (llm_cost_ops_ops.redaction) finds the password by text search, not by
+    parsing: a DSN psycopg cannot parse is the one whose pieces psycopg quotes in its error.
+    """
+    text = text.replace(dsn, mask_dsn(dsn)) if len(dsn) >= redaction.MIN_SECRET_CHARS else text
+    return redaction.redact(text, [dsn])
 
 
 def connect(dsn: str, *, application_name: str = APPLICATION_NAME) -> psycopg.Connection[Any]:
@@ -57,7 +48,9 @@ def connect(dsn: str, *, application_name: str = APPLICATION_NAME) -> psycopg.Co
     try:
         given = conninfo.conninfo_to_dict(dsn)
     except psycopg.Error as exc:
-        raise DatabaseUnavailable(f"invalid DSN {mask_dsn(dsn)}: {redact(str(exc), dsn)}") from None
+        # Not shown even masked: what does not parse cannot be trusted to be masked right.
+        message = " ".join(redact(str(exc), dsn).split())
+        raise DatabaseUnavailable(f"invalid DSN {MASK}: {message}") from None
     defaults: dict[str, Any] = {
         "application_name": application_name,
         "connect_timeout": CONNECT_TIMEOUT_SECONDS,

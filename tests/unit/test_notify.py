@@ -19,15 +19,9 @@ import socket
 import pytest
 
 from llm_cost_ops_ops.defs.notify import NotifierResource
-from llm_cost_ops_ops.notify.message import (
-    Notice,
-    environment_secrets,
-    redact,
-    slack_payload,
-    summarize,
-    webhook_payload,
-)
+from llm_cost_ops_ops.notify.message import Notice, slack_payload, summarize, webhook_payload
 from llm_cost_ops_ops.notify.sender import Destination, NotificationFailed, Notifier
+from llm_cost_ops_ops.redaction import environment_secrets, redact
 from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.unit
@@ -55,10 +49,10 @@ def test_redaction():
         "JWT_SECRET=abcdef123 OPENAI_API_KEY: 'sk-live-123' password=pw12345 token=t0k3n; "
         "value s3cr3tvalue; rollout of llm-cost-ops failed"
     )
-    out = redact(text, secrets=["s3cr3tvalue"])
+    out = redact(text, secrets=["s3cr3tvalue"], environ={})
     for secret in ("hunter22", "eyJhbGciOi", "abcdef123", "sk-live-123", "pw12345", "t0k3n", "s3cr3tvalue"):
         assert secret not in out, secret
-    assert "postgres://***@postgres:5432/db" in out
+    assert "postgres://app:***@postgres:5432/db" in out
     assert "JWT_SECRET=***" in out and "OPENAI_API_KEY: '***" in out
     assert out.endswith("rollout of llm-cost-ops failed")
     env = {"GRAFANA_ADMIN_PASSWORD": "gr4fana!", "HOME": "/root", "SLACK_WEBHOOK_URL": "https://hooks/x"}

@@ -19,6 +19,7 @@ import yaml
 
 from ..errors import RenderError
 from .model import ManifestObject, RenderedBundle, load_documents
+from .render_errors import redact_render_error
 
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
 
@@ -117,7 +118,8 @@ def render_overlay(
     except subprocess.TimeoutExpired as exc:
         raise RenderError(f"{environment}: kustomize {shown} timed out after {timeout}s") from exc
     if done.returncode != 0:
-        detail = _one_line(done.stderr).replace(str(overlay.resolve()), shown)
+        detail = redact_render_error(_one_line(done.stderr), overlay)
+        detail = detail.replace(str(overlay.resolve()), shown)
         raise RenderError(f"{environment}: kustomize {shown} failed: {detail}")
     # Each warning is kept as "<overlay>: <message>", so a finding can name the overlay rendered.
     warnings = tuple(

@@ -142,6 +142,8 @@ class BackupSpec(_Strict):
     retention_min_keep: int = pydantic.Field(default=3, ge=1)
     admin_dsn_env: str = ""  # drills and restores create databases here (default: the database DSN)
     verified_max_age_days: float = pydantic.Field(default=8, gt=0)
+    # Role password hashes in the globals dump; refused unless the backup is encrypted.
+    include_role_passwords: bool = False
 
     def admin_dsn_variable(self, migrations: MigrationSpec, environment: str) -> str:
         return self.admin_dsn_env or migrations.dsn_variable(environment)
@@ -181,6 +183,8 @@ class EnvironmentSpec(_Strict):
     """What one environment must be: where it lives and what its rendered bundle must contain."""
 
     name: str
+    # A teardown that deletes anything needs the confirmation and a verified backup (prod by default).
+    protected: bool = pydantic.Field(default_factory=lambda data: data.get("name") == "prod")
     namespace: str
     overlay: str
     kubernetes_version: KubernetesVersion

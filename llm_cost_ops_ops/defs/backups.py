@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from .backup_storage import BackupStorageResource
 from .databases import DatabaseResource
 from .kubernetes import KubernetesResource
+from .notify import NotifierResource
 from .schema import schema_key
 
 # end_offset=1: the backup taken at 02:00 belongs to that day, whose partition must already exist.
@@ -40,16 +41,60 @@ def _admin_dsn(spec: EnvironmentSpec, databases: DatabaseResource) -> str:
     return value
 
 
+def retention_policy(spec: EnvironmentSpec):
+    from ..storage.retention import RetentionPolicy
+
+    return RetentionPolicy(
+        daily=spec.backups.retention_daily,
+        weekly=spec.backups.retention_weekly,
+        monthly=spec.backups.retention_monthly,
+        min_keep=spec.backups.retention_min_keep,
+    )
+
+
+def report_needs_a_person(context, spec: EnvironmentSpec, plan, notifier: NotifierResource | None) -> dict:
+    """Backups retention left alone because they are damaged: a warning in the run log, metadata
+    and a notification (a delivery failure is logged, never raised: the backup itself is done)."""
+    if not plan.untouchable:
+        return {"needs_a_person": []}
+    lines = [
+        f"{spec.name}: backup {what} is damaged; retention leaves it (needs a person)"
+        for what in plan.untouchable
+    ]
+    for line in lines:
+        context.log.warning(line)
+    if notifier is not None:
+        from ..notify.message import Notice, summarize
+        from ..notify.sender import NotificationFailed
+
+        run_id = context.run.run_id
+        notice = Notice(
+            title=f"{spec.name}: {len(lines)} damaged backup(s) need a person",
+            environment=spec.name,
+            summary=summarize("; ".join(plan.untouchable), notifier.secrets()),
+            job=context.run.job_name,
+            run_id=run_id,
+            link=notifier.run_link(run_id),
+            kind="retention-needs-a-person",
+        )
+        try:
+            notifier.send(notice)
+        except NotificationFailed as exc:
+            context.log.warning(f"{spec.name}: needs-a-person notice not delivered: {exc}")
+    return {"needs_a_person": list(plan.untouchable)}
+
+
 def take_backup(
     context,
     spec: EnvironmentSpec,
     backups: BackupStorageResource,
     databases: DatabaseResource,
     kubernetes: KubernetesResource,
+    notifier: NotifierResource | None = None,
 ) -> dict:
     """One backup now, then retention; returns metadata. Raises StorageError, BackupError."""
     from ..postgres.backup import run_backup
-    from ..storage.retention import RetentionPolicy, run_retention
+    from ..storage.retention import run_retention
 
     source = None
     if spec.backups.source == "pod-exec":
@@ -58,21 +103,42 @@ def take_backup(
         source = PodPgDump(kubernetes.connect(spec.deploy.kube_context).api_client, spec.namespace)
     store = backups.store()
     result = run_backup(
-        store, databases.dsn(spec), env=spec.name, run_id=context.run.run_id, source=source, key=backups.key()
+        store,
+        databases.dsn(spec),
+        env=spec.name,
+        run_id=context.run.run_id,
+        source=source,
+        key=backups.key(),
+        include_role_passwords=spec.backups.include_role_passwords,
     )
+    for warning in result.manifest.warnings:
+        context.log.warning(f"{spec.name}: {warning}")
     context.log.info(f"backup {result.manifest_url} written; applying retention")
-    policy = RetentionPolicy(
-        daily=spec.backups.retention_daily,
-        weekly=spec.backups.retention_weekly,
-        monthly=spec.backups.retention_monthly,
-        min_keep=spec.backups.retention_min_keep,
-    )
-    _plan, outcome = run_retention(store, spec.name, policy, datetime.now(UTC))
+    plan, outcome = run_retention(store, spec.name, retention_policy(spec), datetime.now(UTC))
     return {
         **result.metadata(),
         "retention_deleted": list(outcome.deleted_backups),
         "retention_kept": outcome.kept,
+        **report_needs_a_person(context, spec, plan, notifier),
     }
+
+
+def _no_retry_when_permanent(error: Exception) -> Exception:
+    """A refusal, a permission or a missing tool fails the same way on every attempt: not retried."""
+    from ..postgres.backup_errors import BackupRefused, PgToolMissing
+    from ..storage.errors import BucketMissing, EncryptionError, StorageAccessDenied
+
+    permanent = (
+        ConfigError,
+        BackupRefused,
+        PgToolMissing,
+        BucketMissing,
+        EncryptionError,
+        StorageAccessDenied,
+    )
+    if isinstance(error, permanent):
+        return dg.Failure(description=str(error), allow_retries=False)
+    return error
 
 
 def backup_gate(
@@ -141,8 +207,16 @@ def backup_definitions(spec: EnvironmentSpec) -> dg.Definitions:
         backups: BackupStorageResource,
         databases: DatabaseResource,
         kubernetes: KubernetesResource,
+        notifier: NotifierResource,
     ) -> dg.MaterializeResult:
-        return dg.MaterializeResult(metadata=take_backup(context, spec, backups, databases, kubernetes))
+        try:
+            metadata = take_backup(context, spec, backups, databases, kubernetes, notifier)
+        except Exception as exc:
+            failure = _no_retry_when_permanent(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+        return dg.MaterializeResult(metadata=metadata)
 
     @dg.asset(
         key=verified_key(env),
@@ -196,17 +270,16 @@ def backup_definitions(spec: EnvironmentSpec) -> dg.Definitions:
 
     @dg.op(name=f"apply_retention_{env}", tags={"env": env})
     def _retention(
-        context: dg.OpExecutionContext, config: RetentionConfig, backups: BackupStorageResource
+        context: dg.OpExecutionContext,
+        config: RetentionConfig,
+        backups: BackupStorageResource,
+        notifier: NotifierResource,
     ) -> None:
-        from ..storage.retention import RetentionPolicy, run_retention
+        from ..storage.retention import run_retention
 
-        policy = RetentionPolicy(
-            daily=spec.backups.retention_daily,
-            weekly=spec.backups.retention_weekly,
-            monthly=spec.backups.retention_monthly,
-            min_keep=spec.backups.retention_min_keep,
+        plan, outcome = run_retention(
+            backups.store(), env, retention_policy(spec), datetime.now(UTC), dry_run=config.dry_run
         )
-        plan, outcome = run_retention(backups.store(), env, policy, datetime.now(UTC), dry_run=config.dry_run)
         for line in plan.describe():
             context.log.info(line)
         context.add_output_metadata(
@@ -215,6 +288,7 @@ def backup_definitions(spec: EnvironmentSpec) -> dg.Definitions:
                 "deleted": list(outcome.deleted_backups),
                 "kept": outcome.kept,
                 "cleaned_incomplete": list(outcome.cleaned_incomplete),
+                **report_needs_a_person(context, spec, plan, notifier),
             }
         )
 

@@ -1,15 +1,21 @@
 """A backup of the platform database to an object store, streamed end to end.
 
-pg_dumpall --globals-only (roles) and pg_dump -Fc -Z0 each stream through zstd, sha256 and
+pg_dumpall --globals-only (roles, without their password hashes unless asked for and encrypted)
+and pg_dump -Fc -Z0 each stream through zstd, sha256 and
 optional AES-256-GCM into a multipart upload, with no temporary file. pg_dump reads a snapshot
 exported by a transaction that counts every table's rows meanwhile, so the manifest's counts are
 exactly what the dump holds. The manifest is written last, as the commit marker; when anything
 fails, uploads are aborted and objects already written are removed, and no manifest appears.
+
+The role the DSN names needs only to own the database (or read all of it): what it cannot read of
+the globals (password hashes, or the globals at all) is left out and said so in the manifest's
+warnings, never a reason to fail the database dump.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +29,7 @@ from ..storage.base import ObjectStore
 from ..storage.crypto import ALGORITHM, EncryptionKey
 from ..storage.manifest import BackupLayout, BackupManifest, EncryptionInfo, StoredFile
 from ..storage.stream import DEFAULT_COMPRESSION, Compression, upload_stream
-from .backup_errors import BackupError
+from .backup_errors import BackupError, BackupRefused, DumpFailed
 from .connection import connect, mask_dsn, redact
 from .contents import LedgerState, ledger_state, table_row_counts
 from .dump import DumpSource, DumpStream, LocalPgDump
@@ -64,7 +70,57 @@ class BackupResult:
             "migration_version": m.migration_version if m.migration_version is not None else "none",
             "encrypted": m.encryption is not None,
             "server_version": m.server_version,
+            "globals": _describe_globals(m),
+            "warnings": list(m.warnings),
         }
+
+
+def _describe_globals(m: BackupManifest) -> str:
+    if m.globals is None:
+        return "not taken"
+    return "roles with password hashes (encrypted)" if m.globals_role_passwords else "roles without passwords"
+
+
+@dataclass(frozen=True)
+class GlobalsPlan:
+    """What of the globals this role can dump, decided once at the start."""
+
+    role_passwords: bool
+    warnings: tuple[str, ...]
+
+
+def plan_globals(conn: psycopg.Connection[Any], dsn: str, *, role_passwords: bool) -> GlobalsPlan:
+    """Password hashes live in pg_authid, which only a superuser reads; without them pg_dumpall
+    reads pg_roles, which every role may. Raises BackupError when the privilege cannot be read."""
+    if not role_passwords:
+        return GlobalsPlan(False, ())
+    try:
+        row = conn.execute(
+            "SELECT current_user, has_table_privilege('pg_catalog.pg_authid', 'SELECT')"
+        ).fetchone()
+    except psycopg.Error as exc:
+        raise BackupError(
+            f"reading the privileges of {mask_dsn(dsn)}: {redact(str(exc).strip(), dsn)}"
+        ) from None
+    user, readable = (str(row[0]), bool(row[1])) if row else ("?", False)
+    if readable:
+        return GlobalsPlan(True, ())
+    return GlobalsPlan(
+        False,
+        (
+            f"role passwords not included: role {user} cannot read pg_authid (only a superuser "
+            "can); the globals hold the roles without passwords",
+        ),
+    )
+
+
+def refuse_unencrypted_passwords(role_passwords: bool, key: EncryptionKey | None) -> None:
+    """Raises BackupRefused when role password hashes would be stored without encryption."""
+    if role_passwords and key is None:
+        raise BackupRefused(
+            "backups.include_role_passwords needs an encrypted backup: set LLM_COST_OPS_OPS_BACKUP_KEY "
+            "(or the resource's encryption_key_env), or turn include_role_passwords off"
+        )
 
 
 def _store_stream(
@@ -86,6 +142,31 @@ def _store_stream(
         sha256_raw=stats.sha256_raw,
         sha256_stored=stats.sha256_stored,
     )
+
+
+_PERMISSION_DENIED = re.compile(r"permission denied for [\w ]+? [\w.\"]+")
+
+
+def _store_globals(
+    store: ObjectStore,
+    layout: BackupLayout,
+    source: DumpSource,
+    plan: GlobalsPlan,
+    compression: Compression,
+    key: EncryptionKey | None,
+    warnings: list[str],
+) -> StoredFile | None:
+    """The globals, or None (and a warning) when the role may not read them: a managed service's
+    owner role without superuser must still get its database dumped."""
+    stream = source.dump_globals(role_passwords=plan.role_passwords)
+    try:
+        return _store_stream(store, layout.globals_key(key is not None), stream, compression, key)
+    except DumpFailed as exc:
+        denied = _PERMISSION_DENIED.search(str(exc))
+        if denied is None:
+            raise
+        warnings.append(f"globals (roles) not included: pg_dumpall: {denied.group(0)}")
+        return None
 
 
 def _export_snapshot(conn: psycopg.Connection[Any], dsn: str) -> str:
@@ -117,16 +198,22 @@ def run_backup(
     key: EncryptionKey | None = None,
     compression: Compression = DEFAULT_COMPRESSION,
     include_globals: bool = True,
+    include_role_passwords: bool = False,
     clock: Callable[[], datetime] = utc_now,
     timer: Callable[[], float] = time.monotonic,
 ) -> BackupResult:
     """Back up the database `dsn` names into `store` under `env`; `source` defaults to a local
     pg_dump fitted to the server.
 
-    Raises StorageError (store unreachable, bucket missing, upload failed), DatabaseUnavailable,
-    PgToolMissing, DumpFailed, BackupError. After a failure no manifest exists and no object of
-    this run stays visible (a multipart upload that could not be aborted is cleaned by retention).
+    Role password hashes go into the globals only with `include_role_passwords` and a `key`
+    (BackupRefused otherwise, before anything is read or written), and only when the role may read
+    them; globals this role cannot dump at all are skipped. Both are recorded in the manifest's
+    warnings. Raises StorageError (store unreachable, bucket missing, upload failed),
+    DatabaseUnavailable, PgToolMissing, DumpFailed, BackupError. After a failure no manifest exists
+    and no object of this run stays visible (a multipart upload that could not be aborted is
+    cleaned by retention).
     """
+    refuse_unencrypted_passwords(include_role_passwords and include_globals, key)
     store.check()  # before touching the database: a missing bucket fails in milliseconds
     started, begun = clock(), timer()
     layout = BackupLayout.for_run(env, started, run_id)
@@ -135,6 +222,8 @@ def run_backup(
         with connect(dsn, application_name="llm-cost-ops-ops backup") as conn:
             source = source or LocalPgDump(dsn)
             pg_dump_version = source.prepare(conn.info.server_version)
+            plan = plan_globals(conn, dsn, role_passwords=include_role_passwords and include_globals)
+            warnings = list(plan.warnings)
             snapshot = _export_snapshot(conn, dsn)
             # Counting reads every table once more: it runs in the snapshot's own transaction, on
             # its own server backend, while pg_dump streams.
@@ -142,10 +231,9 @@ def run_backup(
                 census = pool.submit(_census, conn, dsn)
                 globals_file = None
                 if include_globals:
-                    globals_file = _store_stream(
-                        store, layout.globals_key(key is not None), source.dump_globals(), compression, key
-                    )
-                    written.append(globals_file.key)
+                    globals_file = _store_globals(store, layout, source, plan, compression, key, warnings)
+                    if globals_file is not None:
+                        written.append(globals_file.key)
                 dump_file = _store_stream(
                     store, layout.dump_key(key is not None), source.dump(snapshot), compression, key
                 )
@@ -166,11 +254,13 @@ def run_backup(
             finished_at=clock(),
             dump=dump_file,
             globals=globals_file,
+            globals_role_passwords=globals_file is not None and plan.role_passwords,
             compression=compression.describe(),
             encryption=EncryptionInfo(algorithm=ALGORITHM, key_fingerprint=key.fingerprint) if key else None,
             tables=tables,
             row_counts_consistent=bool(snapshot),
             migration_version=ledger.latest,
+            warnings=tuple(warnings),
         )
         store.put_bytes(layout.manifest_key, manifest.to_json())
     except BaseException:

@@ -13,6 +13,10 @@ class BackupError(OpsError):
     """Base of the errors raised by backup, restore and drill."""
 
 
+class BackupRefused(BackupError):
+    """The backup as configured would store a secret unprotected (role passwords, no key)."""
+
+
 class PgToolMissing(BackupError):
     """No pg_dump / pg_restore at least as new as the server: older ones refuse or lose data."""
 

@@ -21,6 +21,7 @@ from psycopg import conninfo
 from ..storage.base import ObjectStore
 from ..storage.catalog import read_catalog
 from ..storage.crypto import EncryptionKey
+from ..storage.errors import BackupDamaged
 from ..storage.manifest import VERIFIED_SUFFIX, BackupManifest, VerifiedMarker
 from .backup import utc_now
 from .connection import connect
@@ -125,11 +126,20 @@ def run_restore_drill(
 
     Failed checks are returned (`passed` False, no marker written); a backup that cannot be
     restored at all raises, as restore_backup does (BackupNotFound, ChecksumMismatch,
-    EncryptionKeyMissing, RestoreFailed, ...).
+    EncryptionKeyMissing, RestoreFailed, ...). When the newest backup is damaged (its manifest
+    does not parse, objects are missing) the drill raises BackupDamaged naming it rather than
+    passing on an older one.
     """
     begun = timer()
     catalog = read_catalog(store, env)
     entry = choose_backup(catalog, backup_id, verified=False)
+    damaged = [] if backup_id else catalog.damage_since(entry)
+    if damaged:
+        raise BackupDamaged(
+            f"{env}: the newest backup is damaged, so the drill does not pass on the older "
+            f"{entry.backup_id}: {'; '.join(damaged)}; repair or remove it (retention leaves it to a "
+            f"person), then run backup_{env} and restore_drill_{env}"
+        )
     scratch = f"drill_{env}_{uuid.uuid4().hex[:10]}".lower().replace("-", "_")
     restored = restore_backup(
         store,

@@ -46,7 +46,15 @@ class DumpSource(Protocol):
 
     def dump(self, snapshot: str | None) -> DumpStream: ...
 
-    def dump_globals(self) -> DumpStream: ...
+    def dump_globals(self, *, role_passwords: bool = False) -> DumpStream:
+        """Roles, memberships and tablespaces; role password hashes only when `role_passwords`."""
+        ...
+
+
+def globals_options(role_passwords: bool) -> list[str]:
+    """pg_dumpall's options for the globals. Without passwords it reads pg_roles, not pg_authid:
+    the hashes stay out of the backup, and a role without superuser can take it."""
+    return ["--globals-only", "--no-password", *([] if role_passwords else ["--no-role-passwords"])]
 
 
 def stderr_tail(lines: deque[str], secret_source: str = "") -> str:
@@ -143,8 +151,8 @@ class LocalPgDump:
             [*args, f"--dbname={target}"], env, "pg_dump", magic=CUSTOM_FORMAT_MAGIC, dsn=self._dsn
         )
 
-    def dump_globals(self) -> DumpStream:
+    def dump_globals(self, *, role_passwords: bool = False) -> DumpStream:
         assert self._pg_dumpall is not None, "prepare() first"
         target, env = libpq_target(self._dsn)
-        args = [str(self._pg_dumpall.path), "--globals-only", "--no-password", f"--dbname={target}"]
+        args = [str(self._pg_dumpall.path), *globals_options(role_passwords), f"--dbname={target}"]
         return ProcessStream(args, env, "pg_dumpall --globals-only", dsn=self._dsn)

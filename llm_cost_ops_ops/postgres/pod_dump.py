@@ -17,7 +17,7 @@ from kubernetes import client as k8s_client
 from kubernetes.stream import stream, ws_client
 
 from .backup_errors import DumpFailed, PgToolMissing
-from .dump import CUSTOM_FORMAT_MAGIC, DumpStream, exit_problem, stderr_tail
+from .dump import CUSTOM_FORMAT_MAGIC, DumpStream, exit_problem, globals_options, stderr_tail
 from .tools import parse_version, server_major
 
 _POLL_SECONDS = 5.0
@@ -139,6 +139,6 @@ class PodPgDump:
         ws = self._exec([*command, self.database])
         return ExecStream(ws, f"pg_dump in pod {self.namespace}/{self.pod}", magic=CUSTOM_FORMAT_MAGIC)
 
-    def dump_globals(self) -> DumpStream:
-        ws = self._exec(["pg_dumpall", "-U", self.user, "--globals-only", "--no-password"])
+    def dump_globals(self, *, role_passwords: bool = False) -> DumpStream:
+        ws = self._exec(["pg_dumpall", "-U", self.user, *globals_options(role_passwords)])
         return ExecStream(ws, f"pg_dumpall in pod {self.namespace}/{self.pod}")

@@ -22,10 +22,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from ..private_files import open_private
 from ..storage.base import ObjectStore
 from ..storage.catalog import Catalog, CatalogEntry, read_catalog
 from ..storage.crypto import EncryptionKey
-from ..storage.errors import BackupNotFound
+from ..storage.errors import BackupDamaged, BackupNotFound
 from ..storage.manifest import StoredFile
 from ..storage.stream import download_stream, verify
 from .backup_errors import RestoreFailed, RestoreRefused
@@ -60,17 +61,20 @@ class RestoreResult:
 def choose_backup(catalog: Catalog, backup_id: str | None = None, *, verified: bool = True) -> CatalogEntry:
     """The named backup, else the newest (verified, unless `verified` is False) restorable one.
 
-    Raises BackupNotFound, also for a named backup whose objects are missing.
+    Raises BackupDamaged for a named backup whose manifest cannot be read or whose objects are
+    missing, BackupNotFound when there is none (naming any damaged ones).
     """
     if backup_id:
         named = catalog.get(backup_id)
         if named.missing:
-            raise BackupNotFound(f"backup {backup_id} is damaged: missing {', '.join(named.missing)}")
+            raise BackupDamaged(f"backup {backup_id} is damaged: missing {', '.join(named.missing)}")
         return named
     entry = catalog.newest(verified=verified)
     if entry is None:
         kind = "verified " if verified else ""
         hint = "; run a restore drill, or name a backup" if verified and catalog.newest() else ""
+        damaged = catalog.damage_since(None)
+        hint += f"; damaged: {'; '.join(damaged)}" if damaged else ""
         raise BackupNotFound(f"no {kind}backup of {catalog.env} to restore{hint}")
     return entry
 
@@ -120,6 +124,7 @@ def restore_backup(
     """Restore a backup (default: the newest verified one) through `admin_dsn`'s server.
 
     The target defaults to a new database named after the backup. Raises BackupNotFound,
+    BackupDamaged,
     RestoreRefused (existing target, not confirmed), ChecksumMismatch (before pg_restore runs),
     EncryptionKeyMissing / DecryptionFailed, PgToolMissing, RestoreFailed, DatabaseUnavailable.
     """
@@ -148,10 +153,10 @@ def restore_backup(
         begun = timer()
         archive, globals_sql = Path(tmp) / "backup.dump", Path(tmp) / "globals.sql"
         try:
-            with open(archive, "wb") as out:
+            with open_private(archive) as out:
                 raw_bytes = fetch(store, manifest.dump, out, key)
             if psql is not None and manifest.globals is not None:
-                with open(globals_sql, "wb") as out:
+                with open_private(globals_sql) as out:
                     fetch(store, manifest.globals, out, key)
         except BaseException:
             if creating is not None and creating.exception() is None:

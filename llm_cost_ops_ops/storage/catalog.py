@@ -2,7 +2,9 @@
 
 Built from one listing plus a read of each manifest and verification marker. Order is always the
 manifest's start time, never the key name. Restore, drills, freshness checks and retention all
-read the store through this, so they agree on which backups count.
+read the store through this, so they agree on which backups count. A damaged backup (a manifest
+that does not parse, objects it names missing) is never restored, and never silently passed over:
+`damage_since` tells the restore drill that the newest backup is damaged.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .base import ObjectStore, PendingUpload, StoredObject
-from .errors import BackupNotFound, ManifestInvalid, ObjectMissing
+from .errors import BackupDamaged, BackupNotFound, ManifestInvalid, ObjectMissing
 from .manifest import MANIFEST_SUFFIX, VERIFIED_SUFFIX, BackupManifest, VerifiedMarker, base_of
 
 
@@ -35,11 +37,29 @@ class CatalogEntry:
         return self.manifest.started_at
 
     @property
+    def committed_at(self) -> datetime:
+        """When the store got the manifest (the store's clock, as for unreadable backups)."""
+        return next(o.modified for o in self.objects if o.key == self.base + MANIFEST_SUFFIX)
+
+    @property
     def missing(self) -> list[str]:
         """Keys the manifest names that are not in the store (a damaged backup)."""
         present = {o.key for o in self.objects}
         wanted = [self.manifest.dump.key] + ([self.manifest.globals.key] if self.manifest.globals else [])
         return [key for key in wanted if key not in present]
+
+
+@dataclass(frozen=True)
+class UnreadableBackup:
+    """A base whose manifest is there but cannot be used: the object and the parse error."""
+
+    base: str
+    why: str
+    committed_at: datetime  # the manifest object's modification time in the store
+
+    @property
+    def backup_id(self) -> str:
+        return self.base.rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -59,7 +79,7 @@ class Catalog:
     env: str
     entries: tuple[CatalogEntry, ...]  # oldest first, by manifest start time
     incomplete: tuple[IncompleteBackup, ...] = ()
-    unreadable: tuple[tuple[str, str], ...] = ()  # (base, why): kept, never restored
+    unreadable: tuple[UnreadableBackup, ...] = ()  # kept, never restored
     pending: tuple[PendingUpload, ...] = field(default=())
 
     def newest(self, *, verified: bool = False) -> CatalogEntry | None:
@@ -70,11 +90,28 @@ class Catalog:
         return None
 
     def get(self, backup_id: str) -> CatalogEntry:
-        """Raises BackupNotFound when no committed backup has that id."""
+        """Raises BackupDamaged when that backup's manifest cannot be read, BackupNotFound when no
+        backup has that id."""
         for entry in self.entries:
             if entry.backup_id == backup_id:
                 return entry
+        for bad in self.unreadable:
+            if bad.backup_id == backup_id:
+                raise BackupDamaged(f"backup {backup_id} of {self.env} is damaged: {bad.why}")
         raise BackupNotFound(f"no backup {backup_id!r} for {self.env}")
+
+    def damage_since(self, entry: CatalogEntry | None) -> list[str]:
+        """What is damaged among the backups newer than `entry` (all, when None): unreadable
+        manifests (by the store's time) and backups with objects missing, each naming the object."""
+        damaged = [
+            f"{bad.why}" for bad in self.unreadable if entry is None or bad.committed_at > entry.committed_at
+        ]
+        damaged += [
+            f"backup {e.backup_id}: missing {', '.join(e.missing)}"
+            for e in self.entries
+            if e.missing and (entry is None or e.started_at > entry.started_at)
+        ]
+        return damaged
 
 
 def read_catalog(store: ObjectStore, env: str, *, workers: int = 8) -> Catalog:
@@ -86,29 +123,34 @@ def read_catalog(store: ObjectStore, env: str, *, workers: int = 8) -> Catalog:
     names = {base: {o.key for o in objs} for base, objs in groups.items()}
     with_manifest = [base for base in groups if base + MANIFEST_SUFFIX in names[base]]
 
-    def load(base: str) -> CatalogEntry | tuple[str, str]:
+    def load(base: str) -> CatalogEntry | UnreadableBackup:
         try:
             manifest = BackupManifest.from_json(
                 store.get_bytes(base + MANIFEST_SUFFIX), store.url(base + MANIFEST_SUFFIX)
             )
             if manifest.env != env:
-                return base, f"manifest is for environment {manifest.env!r}, not {env!r}"
+                where = store.url(base + MANIFEST_SUFFIX)
+                return unreadable(base, f"{where}: manifest is for environment {manifest.env!r}, not {env!r}")
             verified = None
             if base + VERIFIED_SUFFIX in names[base]:
                 key = base + VERIFIED_SUFFIX
                 verified = VerifiedMarker.from_json(store.get_bytes(key), store.url(key))
             return CatalogEntry(base, manifest, verified, tuple(groups[base]))
         except (ManifestInvalid, ObjectMissing) as exc:
-            return base, str(exc)
+            return unreadable(base, str(exc))
+
+    def unreadable(base: str, why: str) -> UnreadableBackup:
+        manifest = next(o for o in groups[base] if o.key == base + MANIFEST_SUFFIX)
+        return UnreadableBackup(base, why, manifest.modified)
 
     with ThreadPoolExecutor(max(1, min(workers, len(with_manifest)))) as pool:
         loaded = list(pool.map(load, with_manifest))
     entries = sorted((e for e in loaded if isinstance(e, CatalogEntry)), key=lambda e: e.started_at)
-    unreadable = tuple(e for e in loaded if not isinstance(e, CatalogEntry))
+    damaged = tuple(e for e in loaded if isinstance(e, UnreadableBackup))
     incomplete = tuple(
         IncompleteBackup(base, tuple(objs)) for base, objs in groups.items() if base not in with_manifest
     )
-    return Catalog(env, tuple(entries), incomplete, unreadable, tuple(store.pending_uploads(f"{env}/")))
+    return Catalog(env, tuple(entries), incomplete, damaged, tuple(store.pending_uploads(f"{env}/")))
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,10 @@ class BackupNotFound(StorageError):
     """No backup matches the request (none at all, none verified, or not that id)."""
 
 
+class BackupDamaged(StorageError):
+    """A backup's manifest cannot be read, or objects it names are missing: it needs a person."""
+
+
 class ManifestInvalid(StorageError):
     """A backup manifest or verification marker could not be parsed."""
 

@@ -2,21 +2,31 @@
 
 An upload writes `<key>.partial-<id>` beside its final name and renames it on commit (same
 directory, so the rename is atomic): a reader never sees half a file. Leftover partial files are
-this store's pending uploads.
+this store's pending uploads. Files are 0600 in 0700 directories (private_files); an I/O error
+is a StorageError naming the path and what to do (no space on which file, permission denied on
+which directory), never a raw OSError.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..private_files import describe_os_error, open_private, private_directory
 from .base import ObjectStore, PendingUpload, StoredObject, Upload
-from .errors import BucketMissing, ObjectMissing, StorageError
+from .errors import BucketMissing, ObjectMissing, StorageAccessDenied, StorageError
 
 PARTIAL = ".partial-"
+
+
+def io_error(exc: OSError, path: Path, doing: str) -> StorageError:
+    """The StorageError for an OSError on `path` (StorageAccessDenied for a permission problem)."""
+    kind = StorageAccessDenied if isinstance(exc, PermissionError) else StorageError
+    return kind(f"local backup store: {describe_os_error(exc, path, doing)}")
 
 
 def _mtime(path: Path) -> datetime:
@@ -24,15 +34,22 @@ def _mtime(path: Path) -> datetime:
 
 
 class _LocalUpload(Upload):
-    def __init__(self, key: str, final: Path):
+    def __init__(self, key: str, final: Path, root: Path):
         super().__init__(key)
         self._final = final
         self._tmp = final.with_name(f"{final.name}{PARTIAL}{uuid.uuid4().hex[:12]}")
-        final.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self._tmp, "wb")  # noqa: SIM115 - closed by commit or abort
+        try:
+            private_directory(final.parent, root)
+            self._file = open_private(self._tmp)
+        except OSError as exc:
+            raise io_error(exc, final, "creating") from None
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        written = self._file.write(data)
+        try:
+            written = self._file.write(data)
+        except OSError as exc:
+            self.abort()  # a full disk is not made fuller by the partial file
+            raise io_error(exc, self._final, "writing") from None
         self.bytes_written += written
         return written
 
@@ -44,12 +61,14 @@ class _LocalUpload(Upload):
             os.replace(self._tmp, self._final)
         except OSError as exc:
             self.abort()
-            raise StorageError(f"cannot write {self._final}: {exc.strerror or exc}") from exc
+            raise io_error(exc, self._final, "writing") from None
         self.committed = True
 
     def abort(self) -> None:
-        self._file.close()
-        self._tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
+            self._file.close()
+        with contextlib.suppress(OSError):
+            self._tmp.unlink(missing_ok=True)
 
 
 class LocalDirectoryStore(ObjectStore):
@@ -74,10 +93,17 @@ class LocalDirectoryStore(ObjectStore):
         if not self.root.is_dir():
             if not self.create:
                 raise BucketMissing(f"backup directory {self.root} does not exist; create it first")
-            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                self.root.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise io_error(exc, self.root, "creating") from None
+        try:
+            private_directory(self.root)
+        except OSError as exc:
+            raise io_error(exc, self.root, "creating") from None
 
     def open_upload(self, key: str) -> Upload:
-        return _LocalUpload(key, self._path(key))
+        return _LocalUpload(key, self._path(key), self.root)
 
     def iter_bytes(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """Raises ObjectMissing when the file is absent."""
@@ -85,8 +111,16 @@ class LocalDirectoryStore(ObjectStore):
             handle = open(self._path(key), "rb")  # noqa: SIM115 - closed below, also on early exit
         except FileNotFoundError:
             raise ObjectMissing(f"{self.url(key)} does not exist") from None
+        except OSError as exc:
+            raise io_error(exc, self._path(key), "reading") from None
         with handle:
-            while chunk := handle.read(chunk_size):
+            while True:
+                try:
+                    chunk = handle.read(chunk_size)
+                except OSError as exc:
+                    raise io_error(exc, self._path(key), "reading") from None
+                if not chunk:
+                    return
                 yield chunk
 
     def _walk(self, prefix: str) -> Iterator[tuple[str, Path]]:
@@ -105,7 +139,11 @@ class LocalDirectoryStore(ObjectStore):
                 yield StoredObject(key, path.stat().st_size, _mtime(path))
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise io_error(exc, path, "deleting") from None
 
     def pending_uploads(self, prefix: str) -> list[PendingUpload]:
         return [

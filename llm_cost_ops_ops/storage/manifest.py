@@ -95,11 +95,15 @@ class BackupManifest(_Strict):
     finished_at: datetime
     dump: StoredFile
     globals: StoredFile | None
+    # Whether the globals carry role password hashes (only ever in an encrypted backup).
+    globals_role_passwords: bool = False
     compression: dict[str, Any]
     encryption: EncryptionInfo | None
     tables: dict[str, int]
     row_counts_consistent: bool
     migration_version: int | None
+    # What the backup left out and why (globals a role without superuser cannot read).
+    warnings: tuple[str, ...] = ()
 
     @property
     def stored_bytes(self) -> int:

@@ -99,7 +99,7 @@ def plan_retention(catalog: Catalog, policy: RetentionPolicy, now: datetime) -> 
         clean_incomplete=tuple(sorted(i.base for i in catalog.incomplete if i.last_modified < cutoff)),
         abort_uploads=tuple(p for p in catalog.pending if p.started < cutoff),
         untouchable=tuple(
-            [f"{base} ({why})" for base, why in catalog.unreadable]
+            [f"{bad.base} ({bad.why})" for bad in catalog.unreadable]
             + [f"{e.backup_id} (missing {', '.join(e.missing)})" for e in catalog.entries if e.missing]
         ),
     )

@@ -6,6 +6,8 @@ size, checksum and object URL metadata; restore_drill_dev restores it into a scr
 materializes backups/dev/verified; restore_dev into a new database brings back the same row counts;
 backup_retention_dev in dry run deletes nothing; the backup gate with policy `refuse` and no backup
 refuses before any migration, and with `backup-first` takes a backup and then migrates.
+A truncated manifest in the store: backup_retention_dev lists it under `needs_a_person` in its
+metadata, logs one warning and sends one notification of kind `retention-needs-a-person`.
 """
 
 from __future__ import annotations
@@ -109,3 +111,45 @@ def test_backup_gate_refuses_or_backs_up_first(dev_database, tmp_path):
     assert read_catalog(storage.store(), "dev").newest() is not None
     assert [e.asset_key for e in events] == [backups_key("dev")]
     backup_gate(refuse, storage, DatabaseResource(), KubernetesResource())(context)  # now young enough
+
+
+def test_retention_says_when_a_backup_needs_a_person(dev_database, tmp_path):
+    from llm_cost_ops_ops.defs.backups import backup_definitions
+    from llm_cost_ops_ops.defs.notify import NotifierResource
+    from llm_cost_ops_ops.postgres.backup import run_backup
+    from tests.webhook_receiver import WebhookReceiver
+
+    storage = BackupStorageResource(local_dir=str(tmp_path / "damaged"))
+    store = storage.store()
+    manifest = run_backup(store, dev_database, env="dev", run_id="r", include_globals=False).manifest
+    manifest_key = manifest.dump.key.replace(".dump.zst", ".manifest.json")
+    store.put_bytes(manifest_key, manifest.to_json()[:30])
+    with WebhookReceiver() as hook:
+        resources = {
+            "backups": storage,
+            "databases": DatabaseResource(),
+            "kubernetes": KubernetesResource(),
+            "notifier": NotifierResource(webhook_url=hook.url(), max_attempts=1),
+        }
+        definitions = dg.Definitions.merge(
+            backup_definitions(load_environments()["dev"]), dg.Definitions(resources=resources)
+        )
+        instance = dg.DagsterInstance.ephemeral()
+        result = definitions.resolve_job_def("backup_retention_dev").execute_in_process(instance=instance)
+        bodies = hook.bodies()
+    assert result.success
+    [output] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    needs = output.step_output_data.metadata["needs_a_person"].value
+    assert len(needs) == 1 and store.url(manifest_key) in needs[0] and "Invalid JSON" in needs[0]
+    warnings = [
+        e.user_message
+        for e in instance.all_logs(result.run_id)
+        if e.level == logging.WARNING and "needs a person" in e.user_message
+    ]
+    assert len(warnings) == 1 and store.url(manifest_key) in warnings[0]
+    [notice] = bodies
+    assert notice["kind"] == "retention-needs-a-person" and notice["environment"] == "dev"
+    assert (
+        "1 damaged backup(s) need a person" in notice["title"]
+        and store.url(manifest_key) in notice["summary"]
+    )

@@ -20,7 +20,13 @@ from pathlib import Path
 import pytest
 
 from llm_cost_ops_ops.storage.base import PendingUpload, StoredObject
-from llm_cost_ops_ops.storage.catalog import Catalog, CatalogEntry, IncompleteBackup, read_catalog
+from llm_cost_ops_ops.storage.catalog import (
+    Catalog,
+    CatalogEntry,
+    IncompleteBackup,
+    UnreadableBackup,
+    read_catalog,
+)
 from llm_cost_ops_ops.storage.errors import StorageUnavailable
 from llm_cost_ops_ops.storage.local import LocalDirectoryStore
 from llm_cost_ops_ops.storage.manifest import BackupLayout, BackupManifest, StoredFile, VerifiedMarker
@@ -125,7 +131,8 @@ def test_incomplete_backups_and_uploads_are_cleaned_after_a_day() -> None:
 def test_unreadable_and_damaged_backups_are_never_deleted() -> None:
     entries = [entry(NOW - timedelta(days=n)) for n in range(100, 0, -1)]
     damaged = entry(NOW - timedelta(days=200), damaged=True)
-    catalog = Catalog("prod", (damaged, *entries), (), (("prod/2025/01/01/x", "bad JSON"),))
+    unreadable = UnreadableBackup("prod/2025/01/01/x", "bad JSON", NOW - timedelta(days=300))
+    catalog = Catalog("prod", (damaged, *entries), (), (unreadable,))
     plan = plan_retention(catalog, PROD, NOW)
     assert damaged.backup_id not in plan.delete
     assert any("x (bad JSON)" in line for line in plan.untouchable)

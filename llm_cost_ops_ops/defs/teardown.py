@@ -1,11 +1,14 @@
 """Per-environment teardown (the guide's `kubectl delete -k`): the `teardown_<env>` job.
 
 A dry run by default. Volume claims and the namespace go only when the run config repeats the
-environment's name in `confirm`; where the spec asks for it (prod), a confirmed teardown also needs
-a verified backup younger than `backups.verified_max_age_days`.
+environment's name in `confirm`; where the spec asks for it, a confirmed teardown also needs a
+verified backup younger than `backups.verified_max_age_days`. A protected environment (`protected`,
+prod by default) is deleted from only by a confirmed teardown with that verified backup: without
+the confirmation, only a dry run is allowed.
 """
 
 # No `from __future__ import annotations`: Dagster reads the config classes from the annotations.
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -79,19 +82,13 @@ def teardown_definitions(spec: EnvironmentSpec) -> dg.Definitions:
         manifests: PlatformManifests,
     ) -> None:
         from ..bundles.model import load_documents
+        from ..k8s.errors import TeardownRefused
         from ..k8s.ledger import ReleaseLedger
         from ..k8s.teardown import TeardownOptions, execute_teardown
         from ..k8s.wait import WaitTiming
 
         confirm = confirmed(spec, config.confirm)
-        metadata: dict = {"dry_run": config.dry_run, "confirmed": confirm}
-        if confirm and spec.deploy.teardown_requires_verified_backup:
-            metadata["verified_backup"] = require_verified_backup(spec, backups, datetime.now(UTC))
-            context.log.info(f"teardown gate: verified backup {metadata['verified_backup']} is recent enough")
-        kube = kubernetes.connect(spec.deploy.kube_context)
-        # What is deployed is the latest release's bundle; before any release, the overlay as it is.
-        latest = ReleaseLedger(kube, env, spec.namespace, spec.deploy.history).latest()
-        text = latest.bundle if latest and latest.bundle else manifests.render(env).text
+        metadata: dict = {"dry_run": config.dry_run, "confirmed": confirm, "protected": spec.protected}
         options = TeardownOptions(
             dry_run=config.dry_run,
             confirm=confirm,
@@ -99,7 +96,24 @@ def teardown_definitions(spec: EnvironmentSpec) -> dg.Definitions:
             wait=WaitTiming(
                 config.deadline_seconds or spec.deploy.rollout_deadline_seconds, spec.deploy.poll_seconds
             ),
+            protected=spec.protected,
         )
+        # Before any cluster request: an unconfirmed teardown that would delete from a protected
+        # environment is refused without even reading the backups.
+        refusal = options.refusal(env)
+        if refusal and not confirm:
+            raise TeardownRefused(refusal)
+        if (spec.protected and not config.dry_run) or (
+            confirm and spec.deploy.teardown_requires_verified_backup
+        ):
+            verified = require_verified_backup(spec, backups, datetime.now(UTC))
+            metadata["verified_backup"] = verified
+            options = dataclasses.replace(options, verified_backup=verified)
+            context.log.info(f"teardown gate: verified backup {verified} is recent enough")
+        kube = kubernetes.connect(spec.deploy.kube_context)
+        # What is deployed is the latest release's bundle; before any release, the overlay as it is.
+        latest = ReleaseLedger(kube, env, spec.namespace, spec.deploy.history).latest()
+        text = latest.bundle if latest and latest.bundle else manifests.render(env).text
         result, release = execute_teardown(
             kube,
             env,

@@ -5,7 +5,9 @@ list per kind, as the deploy engine reads it), so objects an older release left 
 Volume claims and the Namespace hold the data: they are kept unless the run confirms the teardown,
 and so are the claims a StatefulSet made from its volumeClaimTemplates (they carry no inventory
 label of their own on every cluster, so they are found by name). The release ledger lives in the
-namespace: a teardown that deletes the namespace deletes the ledger with it.
+namespace: a teardown that deletes the namespace deletes the ledger with it. A protected
+environment (prod) is deleted from only by a confirmed teardown that names its verified backup;
+otherwise it can only be listed (a dry run).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .errors import TeardownTimeout
+from .errors import TeardownRefused, TeardownTimeout
 from .inventory import inventory_selector, object_key, ref
 from .lease import EnvironmentLease
 from .ledger import Release, ReleaseLedger
@@ -39,6 +41,26 @@ class TeardownOptions:
     # False where the cluster admin owns the namespace (deploy.manage_namespace): it is never deleted.
     manage_namespace: bool = True
     wait: WaitTiming = field(default_factory=lambda: WaitTiming(300))
+    # A protected environment: deleting anything at all needs `confirm` and a verified backup.
+    protected: bool = False
+    verified_backup: str = ""  # the id of the verified backup the caller checked is recent enough
+
+    def refusal(self, environment: str) -> str | None:
+        """Why this teardown may not delete anything, or None when it may (or deletes nothing)."""
+        if self.dry_run or not self.protected:
+            return None
+        if not self.confirm:
+            return (
+                f"{environment} is protected: a teardown that deletes its workloads needs confirm: "
+                f"{environment!r} and a verified backup; without the confirmation it is a dry run only "
+                "(dry_run: true lists what would go)"
+            )
+        if not self.verified_backup:
+            return (
+                f"{environment} is protected: a teardown needs a recent verified backup; run "
+                f"backup_{environment} and restore_drill_{environment} first"
+            )
+        return None
 
 
 @dataclass
@@ -189,8 +211,12 @@ def execute_teardown(
 
     A dry run takes no Lease and records nothing. When the namespace is deleted the ledger goes
     with it, so the returned release (revision 0) is recorded nowhere but in the caller's logs.
-    Raises TeardownTimeout or ApiError, after recording a failed teardown while the ledger exists.
+    Raises TeardownRefused before any request when `options.refusal` says so; TeardownTimeout or
+    ApiError, after recording a failed teardown while the ledger exists.
     """
+    refusal = options.refusal(environment)
+    if refusal:
+        raise TeardownRefused(refusal)
     teardown = Teardown(kube, environment, clock=clock, sleeper=sleeper, log=log)
     if options.dry_run:
         return teardown.run(objects, namespace, options), None

@@ -20,7 +20,12 @@ Cases:
   reports the markdown table, the ledger revision and the release in its output metadata; a confirm
   that is not the environment's name is refused before any request; `teardown_prod` confirmed without
   a recent verified backup is refused before anything is deleted (not even a request to the cluster);
-  with `confirm: dev` the metadata says the ledger was deleted with the namespace.
+  with `confirm: dev` the metadata says the ledger was deleted with the namespace;
+- protected environments (prod by default): `teardown_prod` with `dry_run: false` and no
+  confirmation is refused before any request (the StatefulSet and Deployments stay), while its
+  dry run still lists; the library refuses a protected teardown without confirmation or without a
+  verified backup; confirmed, with a recent verified backup in the store, prod is torn down and
+  the metadata names the backup.
 """
 
 from __future__ import annotations
@@ -257,3 +262,91 @@ def test_job_refuses_prod_without_a_verified_backup(
     assert "no verified backup" in error.message and "restore_drill_prod" in error.message
     assert cluster.server.requests == []
     assert cluster.names("apps/v1", "Deployment", PROD) >= {"llm-cost-ops"}
+
+
+def test_protected_prod_unconfirmed_is_refused_before_any_request(
+    k8s_server, k8s_controllers, render_overlays, env_specs, k8s_kubeconfig, tmp_path
+):
+    assert env_specs["prod"].protected and not env_specs["dev"].protected
+    cluster = Cluster(k8s_server, k8s_controllers)
+    cluster.deploy(render_overlays["prod"])
+    result = _run(env_specs, "prod", k8s_kubeconfig, tmp_path, dry_run=False)
+    assert not result.success
+    error = result.failure_data_for_node("teardown_release_prod").error.cause
+    assert error.cls_name == TeardownRefused.__name__
+    assert "prod is protected" in error.message and "confirm: 'prod'" in error.message
+    assert cluster.server.requests == []
+    assert cluster.names("apps/v1", "Deployment", PROD) >= {"llm-cost-ops"}
+    assert cluster.names("apps/v1", "StatefulSet", PROD) == {"postgres"}
+
+    dry = _run(env_specs, "prod", k8s_kubeconfig, tmp_path)  # the unconfirmed form: a dry run
+    assert dry.success and _metadata(dry, "prod")["deleted"] == 0
+    assert cluster.writes() == []
+
+
+def test_protected_teardown_needs_a_verified_backup_in_the_library(
+    k8s_server, k8s_controllers, render_overlays
+):
+    cluster = Cluster(k8s_server, k8s_controllers)
+    prod = render_overlays["prod"]
+    cluster.deploy(prod)
+    for options in ({"confirm": False}, {"confirm": True}):
+        with pytest.raises(TeardownRefused, match="prod is protected"):
+            cluster.teardown(prod, dry_run=False, protected=True, **options)
+    assert cluster.server.requests == []
+    result, _release = cluster.teardown(
+        prod, dry_run=False, protected=True, confirm=True, verified_backup="b1"
+    )
+    assert _actions(result)[f"StatefulSet/{PROD}/postgres"] == "deleted"
+
+
+def test_job_tears_prod_down_with_confirmation_and_a_verified_backup(
+    k8s_server, k8s_controllers, render_overlays, env_specs, k8s_kubeconfig, tmp_path
+):
+    cluster = Cluster(k8s_server, k8s_controllers)
+    cluster.deploy(render_overlays["prod"])
+    backup_id = _verified_backup(tmp_path, "prod")
+    result = _run(env_specs, "prod", k8s_kubeconfig, tmp_path, dry_run=False, confirm="prod")
+    assert result.success
+    metadata = _metadata(result, "prod")
+    assert metadata["verified_backup"] == backup_id and metadata["protected"] is True
+    assert cluster.server.read("v1", "Namespace", PROD) is None
+
+
+def _verified_backup(root: Path, env: str) -> str:
+    """A committed backup with a passed-drill marker, written as the backup and the drill do."""
+    from datetime import UTC, datetime
+
+    from llm_cost_ops_ops.storage.local import LocalDirectoryStore
+    from llm_cost_ops_ops.storage.manifest import BackupLayout, BackupManifest, StoredFile, VerifiedMarker
+
+    store, now = LocalDirectoryStore(root), datetime.now(UTC)
+    layout = BackupLayout.for_run(env, now, "run")
+    dump = StoredFile(
+        key=layout.dump_key(False), raw_bytes=4, stored_bytes=4, sha256_raw="0", sha256_stored="0"
+    )
+    store.put_bytes(dump.key, b"dump")
+    manifest = BackupManifest(
+        backup_id=layout.backup_id,
+        run_id="run",
+        env=env,
+        database="llm_cost_ops",
+        source="test",
+        server_version="16",
+        pg_dump_version="16",
+        started_at=now,
+        finished_at=now,
+        dump=dump,
+        globals=None,
+        compression={},
+        encryption=None,
+        tables={},
+        row_counts_consistent=True,
+        migration_version=None,
+    )
+    store.put_bytes(layout.manifest_key, manifest.to_json())
+    marker = VerifiedMarker(
+        backup_id=layout.backup_id, verified_at=now, drill_run_id="d", checks={}, restore_seconds=0.0
+    )
+    store.put_bytes(layout.verified_key, marker.to_json())
+    return layout.backup_id

@@ -2,6 +2,7 @@
 
 `sha256/<hex>.yaml` holds the canonical text; `sha256/<hex>.json` what the text cannot carry
 (environment, source file of each object, kustomize warnings). The same bundle is stored once.
+A bundle may carry Secret values (dev's placeholder): files are 0600 in 0700 directories.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import tempfile
 from pathlib import Path
 
 from ..errors import BundleStoreError
+from ..private_files import private_directory
 from .model import ManifestObject, RenderedBundle, digest_of, load_documents
 
 
-def _write_atomically(path: Path, data: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+def _write_atomically(path: Path, data: str, root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    private_directory(path.parent, root)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # mkstemp: 0600
     with os.fdopen(fd, "w") as handle:
         handle.write(data)
     os.replace(tmp, path)
@@ -40,13 +43,13 @@ class BundleStore:
         """Store a bundle (a no-op when that digest is already there); returns the text's path."""
         text_path, meta_path = self._paths(bundle.digest)
         if not text_path.exists() or digest_of(text_path.read_text()) != bundle.digest:
-            _write_atomically(text_path, bundle.text)  # new, or repairing a damaged copy
+            _write_atomically(text_path, bundle.text, self.root)  # new, or repairing a damaged copy
         meta = {
             "environment": bundle.environment,
             "sources": [obj.source for obj in bundle.objects],
             "warnings": list(bundle.warnings),
         }
-        _write_atomically(meta_path, json.dumps(meta))
+        _write_atomically(meta_path, json.dumps(meta), self.root)
         return text_path
 
     def get(self, digest: str) -> RenderedBundle:

@@ -4,7 +4,7 @@
 - `env_specs`: the environment specs loaded from the real environments.yaml.
 - `render_overlays`: the three real overlays rendered once per session (kustomize runs in parallel).
 - `render_fixture`: renders a fixture overlay directory as one of the real environments.
-- `all_findings`: runs the schema, policy and contract checks on a bundle.
+- `all_findings`: runs the schema, policy, contract and references checks on a bundle.
 - `pg_admin_dsn` / `pg_database`: a PostgreSQL server for the session, a fresh database per test.
 - `s3_server`: a SeaweedFS S3 server for the session (`s3_server.new_bucket()` per test).
 """
@@ -22,6 +22,7 @@ from llm_cost_ops_ops.bundles.contract import check_contract
 from llm_cost_ops_ops.bundles.findings import Finding
 from llm_cost_ops_ops.bundles.model import RenderedBundle
 from llm_cost_ops_ops.bundles.policy import check_policy
+from llm_cost_ops_ops.bundles.references import check_references
 from llm_cost_ops_ops.bundles.schema import check_schema, ensure_known_kinds
 from llm_cost_ops_ops.environments import EnvironmentSpec, load_environments
 
@@ -65,13 +66,14 @@ def render_fixture(project_root: Path) -> Callable[[EnvironmentSpec, Path], Rend
 
 @pytest.fixture(scope="session")
 def all_findings() -> Callable[[RenderedBundle, EnvironmentSpec], list[Finding]]:
-    """Every finding of the three checks the bundle asset runs, in schema, policy, contract order."""
+    """Every finding of the checks the bundle asset runs, in schema, policy, contract, references order."""
 
     def _run(bundle: RenderedBundle, spec: EnvironmentSpec) -> list[Finding]:
         return [
             *check_schema(bundle, spec.kubernetes_version),
             *check_policy(bundle, spec),
             *check_contract(bundle, spec),
+            *check_references(bundle, spec),
         ]
 
     return _run

@@ -1,7 +1,9 @@
 """The environment contract: the rendered bundle must be what environments.yaml says.
 
 An overlay edit that changes replicas, resources, storage, autoscaling, the disruption budget,
-monitoring or the application settings of an environment fails here, before any deploy.
+monitoring or the application settings of an environment fails here, before any deploy. Objects
+are found by role (roles.py), so prefixed or renamed trees are held to the same contract, and each
+finding names the object as rendered.
 """
 
 from __future__ import annotations
@@ -11,16 +13,9 @@ from typing import Any
 from ..environments import EnvironmentSpec
 from .findings import Finding
 from .model import ManifestObject, RenderedBundle
-from .platform import (
-    API_APP,
-    APP_CONFIGMAP,
-    APP_SECRET,
-    CLUSTER_SCOPED_KINDS,
-    DATABASE_APP,
-    DATABASE_VOLUME_CLAIM,
-    MONITORING_DEPLOYMENTS,
-)
+from .platform import CLUSTER_SCOPED_KINDS, DATABASE_VOLUME_CLAIM
 from .quantity import same_quantity
+from .roles import RoleLookup
 
 CHECK = "contract"
 
@@ -37,6 +32,7 @@ def _get(node: Any, *path: str | int) -> Any:
 class _Contract:
     def __init__(self, bundle: RenderedBundle, spec: EnvironmentSpec):
         self.bundle, self.spec = bundle, spec
+        self.roles = RoleLookup(bundle, spec)
         self.findings: list[Finding] = []
 
     def fail(self, rule: str, obj: ManifestObject | None, field: str, message: str) -> None:
@@ -48,11 +44,11 @@ class _Contract:
         if not equal:
             self.fail(rule, obj, field, f"expected {expected!r} (environments.yaml), rendered {seen!r}")
 
-    def require(self, kind: str, name: str, rule: str) -> ManifestObject | None:
-        obj = self.bundle.find(kind, name)
-        if obj is None:
-            self.fail(rule, None, "", f"{kind} {name} is missing from the bundle")
-        return obj
+    def require(self, role: str, rule: str) -> ManifestObject | None:
+        found = self.roles.find(role)
+        if found.obj is None:
+            self.fail(rule, None, "", found.missing)
+        return found.obj
 
 
 def _split(field: str) -> list[str | int]:
@@ -68,9 +64,10 @@ def _split(field: str) -> list[str | int]:
     return parts
 
 
-def _container_index(obj: ManifestObject, name: str) -> int:
+def _container_index(obj: ManifestObject, image: str) -> int:
+    """The main container: the one running the role's image (its last path component)."""
     containers = _get(obj.body, "spec", "template", "spec", "containers") or []
-    return next((i for i, c in enumerate(containers) if c.get("name") == name), 0)
+    return next((i for i, c in enumerate(containers) if image in str(c.get("image", ""))), 0)
 
 
 def _namespace(c: _Contract) -> None:
@@ -88,10 +85,10 @@ def _namespace(c: _Contract) -> None:
 
 def _api(c: _Contract) -> None:
     api = c.spec.api
-    deployment = c.require("Deployment", API_APP, "api")
+    deployment = c.require("api", "api")
     if deployment:
         c.expect("api", deployment, "spec.replicas", api.replicas)
-        base = f"spec.template.spec.containers[{_container_index(deployment, API_APP)}].resources"
+        base = f"spec.template.spec.containers[{_container_index(deployment, 'llm-cost-ops')}].resources"
         for section in ("requests", "limits"):
             amounts = getattr(api.resources, section)
             for resource in ("cpu", "memory"):
@@ -102,7 +99,7 @@ def _api(c: _Contract) -> None:
                     getattr(amounts, resource),
                     quantity=True,
                 )
-    hpa = c.require("HorizontalPodAutoscaler", API_APP, "autoscaling")
+    hpa = c.require("autoscaler", "autoscaling")
     if hpa:
         scaling = api.autoscaling
         c.expect("autoscaling", hpa, "spec.minReplicas", scaling.min_replicas)
@@ -120,11 +117,9 @@ def _api(c: _Contract) -> None:
                 "spec.metrics",
                 f"expected utilization targets {wanted}, rendered {targets}",
             )
-    pdb = c.bundle.find("PodDisruptionBudget", API_APP)
-    if api.pdb_min_available is not None:
-        if pdb is None:
-            c.fail("disruption-budget", None, "", f"PodDisruptionBudget {API_APP} is missing from the bundle")
-        else:
+    if api.pdb_min_available is not None and deployment:
+        pdb = c.require("disruption-budget", "disruption-budget")
+        if pdb:
             c.expect("disruption-budget", pdb, "spec.minAvailable", api.pdb_min_available)
 
 
@@ -132,17 +127,17 @@ def _database(c: _Contract) -> None:
     memory = c.spec.database.memory
     if c.spec.database.external or memory is None:
         # The renderer leaves the database component out: nothing to size, and nothing may be left.
-        statefulset = c.bundle.find("StatefulSet", DATABASE_APP)
+        statefulset = c.roles.find("database").obj
         if statefulset is not None:
             c.fail(
                 "database",
                 statefulset,
                 "",
                 f"database.external is true for {c.spec.name}, "
-                f"but StatefulSet {DATABASE_APP} is in the bundle",
+                f"but StatefulSet {statefulset.name} is in the bundle",
             )
         return
-    statefulset = c.require("StatefulSet", DATABASE_APP, "database")
+    statefulset = c.require("database", "database")
     if statefulset:
         claims = _get(statefulset.body, "spec", "volumeClaimTemplates") or []
         index = next(
@@ -155,37 +150,43 @@ def _database(c: _Contract) -> None:
             c.spec.database.storage,
             quantity=True,
         )
-        base = f"spec.template.spec.containers[{_container_index(statefulset, DATABASE_APP)}].resources"
+        base = f"spec.template.spec.containers[{_container_index(statefulset, 'postgres')}].resources"
         c.expect("database", statefulset, f"{base}.requests.memory", memory.request, quantity=True)
         c.expect("database", statefulset, f"{base}.limits.memory", memory.limit, quantity=True)
 
 
 def _monitoring(c: _Contract) -> None:
-    for name in MONITORING_DEPLOYMENTS:
-        present = c.bundle.find("Deployment", name) is not None
-        if present != c.spec.monitoring:
-            state = "on" if c.spec.monitoring else "off"
+    state = "on" if c.spec.monitoring else "off"
+    for role in ("prometheus", "grafana"):
+        found = c.roles.find(role)
+        if c.spec.monitoring and found.obj is None:
+            c.fail("monitoring", None, "", f"monitoring is {state} for {c.spec.name} but {found.missing}")
+        elif not c.spec.monitoring and found.obj is not None:
             c.fail(
                 "monitoring",
-                c.bundle.find("Deployment", name),
+                found.obj,
                 "",
-                f"monitoring is {state} for {c.spec.name} but Deployment {name} is "
-                f"{'present' if present else 'missing'}",
+                f"monitoring is {state} for {c.spec.name} but Deployment {found.obj.name} is present",
             )
 
 
 def _config(c: _Contract) -> None:
-    configmap = c.require("ConfigMap", APP_CONFIGMAP, "config")
+    configmap = c.require("config", "config")
     if configmap:
         for key, value in c.spec.config.items():
             c.expect("config", configmap, f"data.{key}", value)
-    has_secret = c.bundle.find("Secret", APP_SECRET) is not None
-    if has_secret != c.spec.placeholder_secret:
+    secret = c.roles.find("secret")
+    if not secret.name:
+        c.fail("secret", None, "", secret.missing)
+        return
+    shipped = secret.obj is not None
+    if shipped != c.spec.placeholder_secret:
         c.fail(
             "secret",
-            c.bundle.find("Secret", APP_SECRET),
+            secret.obj,
             "",
-            f"Secret {APP_SECRET} {'ships in' if has_secret else 'is missing from'} the bundle, "
+            f"Secret {secret.name} (the API's envFrom secretRef) "
+            f"{'ships in' if shipped else 'is not shipped in'} the bundle, "
             f"but placeholder_secret is {str(c.spec.placeholder_secret).lower()} for {c.spec.name}",
         )
 

@@ -92,13 +92,19 @@ class RenderedBundle:
     text: str
     digest: str
     warnings: tuple[str, ...] = field(default=())
+    # The tree's `images:` entries, each with the kustomization `file` that declares it.
+    image_entries: tuple[dict[str, str], ...] = field(default=())
 
     @classmethod
     def from_objects(
-        cls, environment: str, objects: list[ManifestObject], warnings: tuple[str, ...] = ()
+        cls,
+        environment: str,
+        objects: list[ManifestObject],
+        warnings: tuple[str, ...] = (),
+        image_entries: tuple[dict[str, str], ...] = (),
     ) -> RenderedBundle:
         text = canonical_text([obj.body for obj in objects])
-        return cls(environment, tuple(objects), text, digest_of(text), warnings)
+        return cls(environment, tuple(objects), text, digest_of(text), warnings, image_entries)
 
     @classmethod
     def from_text(cls, environment: str, text: str) -> RenderedBundle:

@@ -28,7 +28,6 @@ MONITORING_DEPLOYMENTS = ("prometheus", "grafana")
 APP_CONFIGMAP = "llm-cost-ops-config"
 APP_SECRET = "llm-cost-ops-secrets"
 DATABASE_VOLUME_CLAIM = "data"
-PLACEHOLDER_MARKERS = ("changeme", "change-me", "placeholder", "replace-me")
 
 # Annotation a workload sets, with the reason, when a container cannot run read-only.
 WRITABLE_ROOT_ANNOTATION = "llm-cost-ops-ops/writable-root-filesystem"

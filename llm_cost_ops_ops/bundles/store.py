@@ -1,7 +1,8 @@
 """A content-addressed store of rendered bundles on a local directory.
 
 `sha256/<hex>.yaml` holds the canonical text; `sha256/<hex>.json` what the text cannot carry
-(environment, source file of each object, kustomize warnings). The same bundle is stored once.
+(environment, source file of each object, kustomize warnings, `images:` entries). The same bundle
+is stored once.
 A bundle may carry Secret values (dev's placeholder): files are 0600 in 0700 directories.
 """
 
@@ -48,6 +49,7 @@ class BundleStore:
             "environment": bundle.environment,
             "sources": [obj.source for obj in bundle.objects],
             "warnings": list(bundle.warnings),
+            "image_entries": list(bundle.image_entries),
         }
         _write_atomically(meta_path, json.dumps(meta), self.root)
         return text_path
@@ -71,4 +73,11 @@ class BundleStore:
                 f"bundle {digest}: {meta_path} lists {len(sources)} sources for {len(bodies)} objects"
             )
         objects = tuple(ManifestObject(body, src) for body, src in zip(bodies, sources, strict=True))
-        return RenderedBundle(meta["environment"], objects, text, digest, tuple(meta.get("warnings", ())))
+        return RenderedBundle(
+            meta["environment"],
+            objects,
+            text,
+            digest,
+            tuple(meta.get("warnings", ())),
+            tuple(meta.get("image_entries", ())),
+        )

@@ -16,6 +16,8 @@ from ..bundles.contract import check_contract
 from ..bundles.findings import Finding, errors
 from ..bundles.model import RenderedBundle
 from ..bundles.policy import check_policy
+from ..bundles.reachability import matrix_table
+from ..bundles.references import check_references
 from ..bundles.schema import check_schema
 from ..environments import EnvironmentSpec
 from .resources import PlatformManifests
@@ -29,7 +31,10 @@ def bundle_key(environment: str) -> dg.AssetKey:
 
 def _objects_table(bundle: RenderedBundle) -> str:
     rows = ["| kind | namespace | name | source |", "|---|---|---|---|"]
-    rows += [f"| {o.kind} | {o.namespace or '-'} | {o.name} | {o.source or '-'} |" for o in bundle.objects]
+    rows += [
+        f"| {o.kind} | {o.namespace or '-'} | {o.name} | {o.source or 'source unknown'} |"
+        for o in bundle.objects
+    ]
     return "\n".join(rows)
 
 
@@ -78,7 +83,14 @@ CHECKS: dict[str, tuple[CheckFn, str]] = {
     "contract": (
         check_contract,
         "The rendered bundle matches environments.yaml: namespace, replicas, resources, storage, "
-        "autoscaling, disruption budget, monitoring and application settings.",
+        "autoscaling, disruption budget, monitoring and application settings; objects found by role.",
+    ),
+    "references": (
+        check_references,
+        "What objects point at exists and the flows connect: Service selectors and ports, Ingress "
+        "backends, HPA and PDB targets (and PDBs that allow an eviction), service accounts, RBAC "
+        "subjects and roles, ConfigMap/Secret keys, hosts in connection settings, scrapes and "
+        "ServiceMonitors, NetworkPolicy peers and the platform's flows, values kustomize dropped.",
     ),
 }
 
@@ -95,7 +107,8 @@ def _bundle_check(spec: EnvironmentSpec, name: str) -> dg.AssetChecksDefinition:
 
 
 def bundle_definitions(spec: EnvironmentSpec) -> dg.Definitions:
-    """The bundle asset of one environment and its three blocking checks."""
+    """The bundle asset of one environment and its blocking checks (schema, policy, contract,
+    references)."""
 
     @dg.asset(
         key=bundle_key(spec.name),
@@ -122,6 +135,7 @@ def bundle_definitions(spec: EnvironmentSpec) -> dg.Definitions:
                 "kustomize_warnings": list(bundle.warnings),
                 "render_seconds": round(time.perf_counter() - started, 3),
                 "objects": dg.MetadataValue.md(_objects_table(bundle)),
+                "network_reachability": dg.MetadataValue.md(matrix_table(bundle)),
             },
         )
 

@@ -31,7 +31,7 @@ from llm_cost_ops_ops.errors import ConfigError
 pytestmark = pytest.mark.dagster
 
 ENVIRONMENTS = ("dev", "staging", "prod")
-CHECKS = ("schema", "policy", "contract")
+CHECKS = ("schema", "policy", "contract", "references")
 
 
 def _materializations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetMaterialization]:

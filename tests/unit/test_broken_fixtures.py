@@ -1,13 +1,14 @@
 """One broken overlay per check rule (tests/fixtures/broken/<case>), each breaking exactly that rule.
 
 Each fixture takes a real overlay as its base and patches it; it is rendered as that real
-environment and all three checks are run.
+environment and all four checks are run.
 
 Cases:
 - every fixture's only error findings are of its expected check and rule;
 - the expected finding prints the environment in brackets, Kind/namespace/name (or `-` for a
   missing object), the field path, the message and `check/rule`;
-- the table covers every schema rule, every rule in policy.RULES and every contract clause;
+- the table covers every schema rule, every rule in policy.RULES, every contract clause and every
+  rule of the references check (its could-not-evaluate guard aside);
 - every fixture directory is in the table.
 """
 
@@ -19,7 +20,7 @@ from typing import NamedTuple
 
 import pytest
 
-from llm_cost_ops_ops.bundles import contract, policy, schema
+from llm_cost_ops_ops.bundles import contract, policy, references, schema
 from llm_cost_ops_ops.bundles.findings import errors
 
 pytestmark = pytest.mark.unit
@@ -67,15 +68,11 @@ CASES = [
     Case("policy-pinned-image-tag", "staging", "policy", "pinned-image-tag",
          "Deployment/llm-cost-ops-staging/llm-cost-ops", "spec.template.spec.containers[0].image",
          ("'ghcr.io/llm-cost-ops/llm-cost-ops:latest'", "staging needs a fixed tag or digest")),
-    Case("policy-pod-disruption-budget", "prod", "policy", "pod-disruption-budget", "-", "",
-         ("prod requires a PodDisruptionBudget selecting the API pods",)),
     Case("policy-network-default-deny-removed", "staging", "policy", "network-policies", "-", "",
          ("no default-deny NetworkPolicy",)),
-    Case("policy-network-dns-egress-removed", "staging", "policy", "network-policies", "-", "",
-         ("no NetworkPolicy allows DNS egress",)),
-    Case("policy-network-database-ingress-opened", "staging", "policy", "network-policies",
-         "NetworkPolicy/llm-cost-ops-staging/postgres", "spec.ingress[0].from",
-         ("postgres accepts a source other than llm-cost-ops, prometheus", "grafana")),
+    Case("policy-image-entries", "prod", "policy", "image-entries", "-",
+         "tests/fixtures/broken/policy-image-entries/kustomization.yaml:images[name=ghcr.io/llm-cost-ops/llm-cost-opps]",
+         ("matches no image of the bundle", "ghcr.io/llm-cost-ops/llm-cost-ops:1.4.2")),
     Case("policy-no-placeholder-secrets", "staging", "policy", "no-placeholder-secrets",
          "Secret/llm-cost-ops-staging/smtp-credentials", "stringData.password",
          ("staging bundle ships a placeholder value",)),
@@ -91,7 +88,7 @@ CASES = [
          "-", "tests/fixtures/broken/policy-kustomize-warnings/kustomization.yaml",
          ("kustomize warned:", "'bases' is deprecated")),
     Case("contract-namespace", "staging", "contract", "namespace",
-         "ConfigMap/llm-cost-ops-qa/postgres-config", "metadata.namespace",
+         "PersistentVolumeClaim/llm-cost-ops-qa/postgres-backup", "metadata.namespace",
          ("expected 'llm-cost-ops-staging', rendered 'llm-cost-ops-qa'",)),
     Case("contract-api-replicas", "staging", "contract", "api",
          "Deployment/llm-cost-ops-staging/llm-cost-ops", "spec.replicas",
@@ -118,18 +115,82 @@ CASES = [
          "spec.template.spec.containers[0].resources.requests.memory",
          ("expected '2Gi' (environments.yaml), rendered '1Gi'",)),
     Case("contract-monitoring", "staging", "contract", "monitoring", "-", "",
-         ("monitoring is on for staging but Deployment grafana is missing",)),
+         ("monitoring is on for staging but found no Deployment playing the grafana role",)),
     Case("contract-monitoring-dev", "dev", "contract", "monitoring",
          "Deployment/llm-cost-ops-dev/prometheus", "",
          ("monitoring is off for dev but Deployment prometheus is present",)),
     Case("contract-config", "staging", "contract", "config",
          "ConfigMap/llm-cost-ops-staging/llm-cost-ops-config", "data.LOG_LEVEL",
          ("expected 'info' (environments.yaml), rendered 'debug'",)),
+    Case("contract-disruption-budget-missing", "prod", "contract", "disruption-budget", "-", "",
+         ("found no PodDisruptionBudget playing the disruption-budget role", "selector matches the API pods")),
     Case("contract-secret", "dev", "contract", "secret", "-", "",
-         ("Secret llm-cost-ops-secrets is missing from the bundle", "placeholder_secret is true for dev")),
+         ("Secret llm-cost-ops-secrets (the API's envFrom secretRef) is not shipped in the bundle",
+          "placeholder_secret is true for dev")),
 ]  # fmt: skip
 
+R = "references"
+REFERENCE_CASES = [
+    Case("references-service-selector", "staging", R, "service-selector",
+         "Service/llm-cost-ops-staging/grafana", "spec.selector", ("selects no pod", "grafana-ui")),
+    Case("references-service-port", "staging", R, "service-port",
+         "Service/llm-cost-ops-staging/llm-cost-ops", "spec.ports[0].targetPort",
+         ("targetPort 'web' is no container port",)),
+    Case("references-ingress-backend", "staging", R, "ingress-backend",
+         "Ingress/llm-cost-ops-staging/llm-cost-ops",
+         "spec.rules[0].http.paths[0].backend.service.port.number",
+         ("Service/llm-cost-ops-staging/llm-cost-ops has no port 80",)),
+    Case("references-autoscaler-target", "staging", R, "autoscaler-target",
+         "HorizontalPodAutoscaler/llm-cost-ops-staging/llm-cost-ops", "spec.scaleTargetRef.name",
+         ("scales Deployment llm-cost-ops-api, which is not in the bundle",)),
+    Case("references-disruption-budget-selector", "staging", R, "disruption-budget-selector",
+         "PodDisruptionBudget/llm-cost-ops-staging/llm-cost-ops", "spec.selector", ("selects no pod",)),
+    Case("references-disruption-budget-eviction", "staging", R, "disruption-budget-eviction",
+         "PodDisruptionBudget/llm-cost-ops-staging/llm-cost-ops", "spec.maxUnavailable",
+         ("never allows an eviction",)),
+    Case("references-service-account", "staging", R, "service-account",
+         "Deployment/llm-cost-ops-staging/prometheus", "spec.template.spec.serviceAccountName",
+         ("ServiceAccount prometheus, which is not in the bundle",)),
+    Case("references-rbac-subject", "staging", R, "rbac-subject",
+         "RoleBinding/llm-cost-ops-staging/llm-cost-ops-monitoring", "subjects[0].name",
+         ("binds ServiceAccount llm-cost-ops-staging/prometheus",)),
+    Case("references-rbac-role-ref", "staging", R, "rbac-role-ref",
+         "RoleBinding/llm-cost-ops-staging/llm-cost-ops-monitoring", "roleRef.name",
+         ("Role monitoring-reader is not in the bundle",)),
+    Case("references-config-reference", "staging", R, "config-reference",
+         "Deployment/llm-cost-ops-staging/prometheus", "spec.template.spec.volumes[0].configMap.items[0].key",
+         ("ConfigMap/llm-cost-ops-staging/prometheus-config has no key 'prometheus.yaml'",)),
+    Case("references-connection-host", "staging", R, "connection-host",
+         "ConfigMap/llm-cost-ops-staging/grafana-datasources", "data.prometheus.yaml",
+         ("host prometheus-server names no Service",)),
+    Case("references-scrape-target", "staging", R, "scrape-target",
+         "ConfigMap/llm-cost-ops-staging/prometheus-config",
+         "data.prometheus.yml:scrape_configs[2].kubernetes_sd_configs[0].selectors[0].label",
+         ("selector app=postgres matches no pod",)),
+    Case("references-service-monitor", "staging", R, "service-monitor",
+         "ServiceMonitor/llm-cost-ops-staging/llm-cost-ops", "spec.endpoints[0].port",
+         ("no selected Service has a port named 'http-metrics'",)),
+    Case("references-network-peer", "staging", R, "network-peer",
+         "NetworkPolicy/llm-cost-ops-staging/grafana", "spec.ingress[0].from[0].namespaceSelector",
+         ("selects no namespace", "kubernetes.io/metadata.name")),
+    Case("references-network-dns-blocked", "staging", R, "network-flows",
+         "Deployment/llm-cost-ops-staging/llm-cost-ops", "spec.template.metadata.labels",
+         ("cannot reach cluster DNS (UDP 53)",)),
+    Case("references-network-database-opened", "staging", R, "network-flows",
+         "StatefulSet/llm-cost-ops-staging/postgres", "spec.template.metadata.labels",
+         ("Deployment/llm-cost-ops-staging/grafana can reach", "only the API and migrations may")),
+    Case("references-dropped-values", "staging", R, "dropped-values",
+         "ConfigMap/llm-cost-ops-staging/llm-cost-ops-config", "data.SERVER_PORT",
+         ("manifests/base/configmap.yaml sets SERVER_PORT",)),
+]  # fmt: skip
+CASES += REFERENCE_CASES
+
 SCHEMA_RULES = {"openapi", "api-not-served"}
+REFERENCE_RULES = {
+    "service-selector", "service-port", "ingress-backend", "autoscaler-target", "disruption-budget-selector",
+    "disruption-budget-eviction", "service-account", "rbac-subject", "rbac-role-ref", "config-reference",
+    "connection-host", "scrape-target", "service-monitor", "network-peer", "network-flows", "dropped-values",
+}  # fmt: skip
 CONTRACT_RULES = {
     "namespace", "api", "autoscaling", "disruption-budget", "database", "monitoring", "config", "secret",
 }  # fmt: skip
@@ -182,8 +243,9 @@ def test_every_policy_rule_is_broken_by_a_fixture(rendered, env_specs):
     assert policy_rules == broken
 
 
-def test_every_schema_rule_and_contract_clause_has_a_fixture():
+def test_every_schema_rule_contract_clause_and_reference_rule_has_a_fixture():
     assert {c.rule for c in CASES if c.check == schema.CHECK} == SCHEMA_RULES
+    assert {c.rule for c in CASES if c.check == references.CHECK} == REFERENCE_RULES
     assert {c.rule for c in CASES if c.check == contract.CHECK} == CONTRACT_RULES
 
 

@@ -10,12 +10,13 @@ Cases:
 - requests-and-limits: init containers are held to it too, missing resources are listed;
 - api-probes: no API workload at all is a finding; init containers need no probes;
 - pinned-image-tag: digests pass, moving tags fail, environments with mutable tags are skipped;
-- pod-disruption-budget: an empty selector does not count; skipped without pdb_min_available;
-- network-policies: ingress from anywhere or from an ipBlock to the database is refused; an API
-  without an ingress policy is refused; ingress to the API from anywhere is refused;
+- the API's disruption budget (found by role for the contract): an empty selector does not count;
+- network flows (references): ingress from anywhere, an ipBlock or every pod to the database is
+  refused; ingress to the API from anywhere is refused;
 - no-placeholder-secrets: base64 data is decoded to tell placeholders from literal values, values
   never appear in the message, service-account tokens and dev are skipped;
-- service-account-per-component: default and undeclared accounts are refused;
+- service-account-per-component: the default account is refused; an undeclared one is the
+  references check's service-account finding;
 - least-privilege-rbac: ClusterRoles, wildcards and bindings to built-in admin roles are refused;
 - no-migration-init-container: a regular container (a migration Job) may run migrations;
 - kustomize-warnings: one finding per warning line;
@@ -30,9 +31,12 @@ import copy
 import pytest
 
 from llm_cost_ops_ops.bundles import policy
+from llm_cost_ops_ops.bundles.access_refs import service_accounts_exist
 from llm_cost_ops_ops.bundles.findings import Finding
 from llm_cost_ops_ops.bundles.model import ManifestObject, RenderedBundle
+from llm_cost_ops_ops.bundles.network_rules import platform_flows
 from llm_cost_ops_ops.bundles.platform import WRITABLE_ROOT_ANNOTATION
+from llm_cost_ops_ops.bundles.roles import RoleLookup
 
 pytestmark = pytest.mark.unit
 
@@ -234,14 +238,13 @@ def test_mutable_tags_are_allowed_where_the_environment_says_so(env_specs):
 
 
 def test_pdb_with_empty_selector_does_not_protect_the_api(env_specs):
+    # The contract finds the API's budget by role: an empty selector plays no role.
     pdb = _obj("PodDisruptionBudget", "everything", "policy/v1", spec={"minAvailable": 3, "selector": {}})
-    bodies = [*_compliant(), pdb]
-    [finding] = _run(policy.prod_has_disruption_budget, bodies, env_specs["prod"], env="prod")
-    assert finding.rule == "pod-disruption-budget"
-    # staging asks for no budget.
-    assert _run(policy.prod_has_disruption_budget, bodies, env_specs["staging"]) == []
+    lookup = RoleLookup(_bundle(*_compliant(), pdb, env="prod"), env_specs["prod"])
+    assert lookup.find("disruption-budget").obj is None
     pdb["spec"]["selector"] = {"matchLabels": {"app.kubernetes.io/name": "llm-cost-ops"}}
-    assert _run(policy.prod_has_disruption_budget, bodies, env_specs["prod"], env="prod") == []
+    lookup = RoleLookup(_bundle(*_compliant(), pdb, env="prod"), env_specs["prod"])
+    assert lookup.find("disruption-budget").obj.name == "everything"
 
 
 def _database_policy(peers: list[dict] | None) -> dict:
@@ -273,30 +276,23 @@ def _database_policy(peers: list[dict] | None) -> dict:
     ids=["api", "scraper", "from-anywhere", "ip-block", "every-pod"],
 )
 def test_database_ingress_only_from_api_and_scraper(staging, peers, broken):
+    # Judged on the reachability matrix (references/network-flows), on the database's own side.
     bodies = [
         *_compliant(),
-        _workload(name="postgres", app="postgres", component="database"),
+        _workload(name="postgres", app="postgres", component="database", kind="StatefulSet"),
         _database_policy(peers),
     ]
-    findings = _run(policy.network_is_restricted, bodies, staging)
-    assert [(f.object_ref, f.field) for f in findings] == (
-        [(f"NetworkPolicy/{NS}/postgres", "spec.ingress[0].from")] if broken else []
-    )
-
-
-def test_api_without_ingress_policy(staging):
-    bodies = [b for b in _compliant() if b["metadata"]["name"] != "api"]
-    [finding] = _run(policy.network_is_restricted, bodies, staging)
-    assert finding.object_ref == f"Deployment/{NS}/llm-cost-ops"
-    assert finding.message == "no NetworkPolicy restricts ingress to llm-cost-ops pods"
+    findings = [f for f in _run(platform_flows, bodies, staging) if "PostgreSQL port" in f.message]
+    assert bool(findings) is broken
+    assert all(f.object_ref == f"StatefulSet/{NS}/postgres" for f in findings)
 
 
 def test_api_ingress_from_anywhere_is_refused(staging):
     bodies = _compliant()
     bodies[4]["spec"]["ingress"].append({})  # a rule with no `from`: every pod and address
-    [finding] = _run(policy.network_is_restricted, bodies, staging)
-    assert finding.object_ref == f"NetworkPolicy/{NS}/api"
-    assert finding.field == "spec.ingress[1].from"
+    findings = _run(platform_flows, bodies, staging)
+    assert any("only the ingress controller and the scraper may" in f.message for f in findings)
+    assert all(f.rule == "network-flows" for f in findings)
 
 
 def _secret(data: dict, kind: str = "Opaque") -> dict:
@@ -321,16 +317,15 @@ def test_service_account_tokens_and_dev_secrets_are_allowed(env_specs):
     assert _run(policy.no_placeholder_secrets, [placeholder], env_specs["dev"], env="dev") == []
 
 
-@pytest.mark.parametrize(("account", "declared"), [("default", True), ("llm-cost-ops-ghost", False)])
-def test_default_or_undeclared_service_account(staging, account, declared):
-    bodies = (
-        [_obj("ServiceAccount", account), _workload(account=account)]
-        if declared
-        else [_workload(account=account)]
-    )
+def test_default_account_is_refused_and_undeclared_is_a_reference(staging):
+    bodies = [_obj("ServiceAccount", "default"), _workload(account="default")]
     [finding] = _run(policy.service_account_per_component, bodies, staging)
     assert finding.field == "spec.template.spec.serviceAccountName"
-    assert f"runs as service account {account!r}" in finding.message
+    assert "default service account" in finding.message
+    ghost = [_workload(account="llm-cost-ops-ghost")]
+    assert _run(policy.service_account_per_component, ghost, staging) == []
+    [missing] = _run(service_accounts_exist, ghost, staging)
+    assert (missing.check, missing.rule) == ("references", "service-account")
 
 
 def test_workloads_of_one_component_may_share_an_account(staging):

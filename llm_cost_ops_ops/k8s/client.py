@@ -12,6 +12,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +37,23 @@ _TRANSIENT_IO = (
     ConnectionResetError,
     TimeoutError,
 )
+
+
+# Connect and read timeouts of a log read: a log is best effort and must never hold up a verdict.
+LOG_READ_TIMEOUT = (3.0, 5.0)
+
+
+@dataclass(frozen=True)
+class PodLog:
+    text: str
+    error: str = ""  # why the log could not be read ('' when it was)
+
+    def tail(self, lines: int) -> str:
+        """The last `lines` lines joined with ' | ', or why there are none."""
+        if self.error:
+            return f"(logs could not be read: {self.error})"
+        kept = self.text.strip().splitlines()[-lines:]
+        return " | ".join(kept) if kept else "(no log)"
 
 
 def cluster_configured(kubeconfig: str = "", in_cluster: bool = False) -> bool:
@@ -256,21 +274,33 @@ class Kube:
             raise
         return True
 
-    def pod_log(self, namespace: str, pod: str, container: str = "", tail_lines: int = 20) -> str:
-        """The last lines of a container's log ('' when the server has none to give)."""
+    def read_pod_log(self, namespace: str, pod: str, container: str = "", tail_lines: int = 20) -> PodLog:
+        """The last lines of a container's log, best effort: one short attempt, never retried.
+
+        A log is evidence for a verdict the pod's status already gives, so a kubelet that cannot
+        serve it (the API server answers 500, 502, ...) must not delay that verdict; the reason it
+        could not be read is returned instead of raised.
+        """
         core = k8s_client.CoreV1Api(self.api_client)
-        kwargs: dict[str, Any] = {"tail_lines": tail_lines, "_preload_content": False}
+        kwargs: dict[str, Any] = {
+            "tail_lines": tail_lines,
+            "_preload_content": False,  # client 36 otherwise returns the bytes' repr as a string
+            "_request_timeout": LOG_READ_TIMEOUT,
+        }
         if container:
             kwargs["container"] = container
         try:
-            # _preload_content=False: client 36 otherwise returns the bytes' repr as a string.
-            response = self.call(
-                f"log of pod {namespace}/{pod}",
-                lambda: core.read_namespaced_pod_log(pod, namespace, **kwargs),
-            )
-        except ApiError:
-            return ""
-        return response.data.decode(errors="replace")
+            response = core.read_namespaced_pod_log(pod, namespace, **kwargs)
+            return PodLog(response.data.decode(errors="replace"))
+        except ApiException as exc:
+            message, _ = _server_message(exc)
+            return PodLog("", f"the API server answered {exc.status}: {message}")
+        except (*_TRANSIENT_IO, urllib3.exceptions.HTTPError, OSError) as exc:
+            return PodLog("", f"connection failed: {type(exc).__name__}")
+
+    def pod_log(self, namespace: str, pod: str, container: str = "", tail_lines: int = 20) -> str:
+        """The last lines of a container's log ('' when it cannot be read; see read_pod_log)."""
+        return self.read_pod_log(namespace, pod, container, tail_lines).text
 
     def list_json(
         self,

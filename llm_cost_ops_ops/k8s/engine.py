@@ -154,7 +154,18 @@ class DeployEngine:
         kinds = {(b["apiVersion"], b["kind"]) for b in bodies} | set(PRUNABLE_KINDS)
         live: dict[Key, dict[str, Any]] = {}
         for api_version, kind in sorted(kinds):
-            if self.kube.resource(api_version, kind) is None:
+            resource = self.kube.resource(api_version, kind)
+            if resource is None:
+                continue
+            if not resource.namespaced:
+                # Never listed cluster-wide (the real server would return every environment's and
+                # every team's Namespaces): the bundle's own cluster-scoped objects are read by name.
+                for body in bodies:
+                    if (body["apiVersion"], body["kind"]) == (api_version, kind):
+                        found = self.kube.get(api_version, kind, body["metadata"]["name"])
+                        if found is not None:
+                            found.update(apiVersion=api_version, kind=kind)
+                            live[object_key(found)] = found
                 continue
             for item in self.kube.list(api_version, kind, namespace, inventory_selector(self.environment)):
                 item.setdefault("apiVersion", api_version)

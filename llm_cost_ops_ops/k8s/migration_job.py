@@ -148,6 +148,13 @@ class _LogStream:
         self.kube, self.namespace, self.log = kube, namespace, log
         self.pod = ""
         self.lines: list[str] = []
+        self.error = ""  # why the last read failed (best effort: a verdict never waits for a log)
+
+    def last(self, pod: dict[str, Any] | None, count: int) -> str:
+        lines = _tail(self.lines, pod, count)
+        if lines:
+            return " | ".join(lines)
+        return f"(logs could not be read: {self.error})" if self.error else "(none)"
 
     def read(self, pod: dict[str, Any]) -> None:
         name = pod["metadata"]["name"]
@@ -155,8 +162,14 @@ class _LogStream:
             return  # no container has started: there is no log yet
         if name != self.pod:
             self.pod, self.lines = name, []
-        text = self.kube.pod_log(self.namespace, name, CONTAINER, LOG_READ_LINES)
-        fresh = text.splitlines()[len(self.lines) :]
+        read = self.kube.read_pod_log(self.namespace, name, CONTAINER, LOG_READ_LINES)
+        if read.error:
+            if read.error != self.error:
+                self.log(f"{name}: logs could not be read: {read.error}")
+            self.error = read.error
+            return
+        self.error = ""
+        fresh = read.text.splitlines()[len(self.lines) :]
         for line in fresh:
             self.log(f"{name}: {line}")
         self.lines.extend(fresh)
@@ -246,7 +259,7 @@ def run_migration_job(
             exited = f"exit code {code} ({ended.get('reason', '?')})" if code is not None else "no exit code"
             raise MigrationJobFailed(
                 f"{where} failed: {failed.get('reason', 'Failed')}: {failed.get('message', '')}; "
-                f"container {CONTAINER}: {exited}; last log lines: {' | '.join(last) or '(none)'}",
+                f"container {CONTAINER}: {exited}; last log lines: {stream.last(pod, timing.log_lines)}",
                 job=name,
                 exit_code=code,
                 last_lines=last,
@@ -266,7 +279,7 @@ def run_migration_job(
             raise MigrationJobTimeout(
                 f"{where} still running after {deadline:g}s (activeDeadlineSeconds "
                 f"{spec.active_deadline_seconds} ends it in the cluster); last log lines: "
-                f"{' | '.join(last) or '(none)'}",
+                f"{stream.last(pod, timing.log_lines)}",
                 job=name,
                 last_lines=last,
             )

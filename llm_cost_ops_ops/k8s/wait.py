@@ -67,9 +67,8 @@ def new_revision_pods(kube: Kube, workload: dict[str, Any]) -> list[dict[str, An
 
 
 def _describe(kube: Kube, namespace: str, problem: PodProblem, lines: int) -> str:
-    log = kube.pod_log(namespace, problem.pod, problem.container, lines).strip()
-    tail = " | ".join(log.splitlines()[-lines:]) if log else "(no log)"
-    return f"{problem}; last log lines: {tail}"
+    log = kube.read_pod_log(namespace, problem.pod, problem.container, lines)
+    return f"{problem}; last log lines: {log.tail(lines)}"
 
 
 def wait_for_rollout(

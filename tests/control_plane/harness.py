@@ -268,7 +268,9 @@ class ControlPlane:
     def pod_log_file(self, text: str) -> Path:
         """Make `text` the log every KWOK pod serves (`kubectl logs`)."""
         path = self.logs_dir / "pods.log"
-        path.write_text(text)
+        # KWOK serves the file as the kubelet serves a container log: in the CRI logging format.
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime())
+        path.write_text("".join(f"{stamp} stdout F {line}\n" for line in text.splitlines()))
         return path
 
     def log_tail(self, name: str, lines: int = 30) -> str:

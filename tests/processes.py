@@ -57,7 +57,7 @@ def start_process(
         stderr=subprocess.STDOUT,
         env=env,
         cwd=cwd,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads fork here
+        preexec_fn=_die_with_parent,
     )
     with _lock:
         _processes.append(process)

@@ -20,11 +20,12 @@ from llm_cost_ops_ops.k8s.engine import DeployOptions
 from llm_cost_ops_ops.k8s.wait import WaitTiming
 from tests.control_plane.harness import ControlPlane
 
-
 OPTIONS = DeployOptions(rollout=WaitTiming(90, 0.5), database=WaitTiming(90, 0.5))
 
 
-def in_namespace(bundle: RenderedBundle, namespace: str, edit: Callable[[dict], dict | None] | None = None) -> RenderedBundle:
+def in_namespace(
+    bundle: RenderedBundle, namespace: str, edit: Callable[[dict], dict | None] | None = None
+) -> RenderedBundle:
     """`bundle` moved into `namespace`, each object passed through `edit` (None drops it)."""
     old = bundle.namespaces()[0]
     objects = []

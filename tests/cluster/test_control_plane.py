@@ -35,10 +35,10 @@ def test_processes_run_and_rbac_is_enforced(control_plane: ControlPlane, admin) 
         os.kill(pid, 0)
     assert len(control_plane.pids()) == 5
     # A certificate the CA signed, for a user no RBAC binding names: authenticated, then forbidden.
-    stranger = control_plane._pki.issue("stranger", "stranger")  # noqa: SLF001 - the harness's own CA
+    stranger = control_plane._pki.issue("stranger", "stranger")
     config = client.Configuration()
     config.host = control_plane.server
-    config.ssl_ca_cert = str(control_plane._pki.ca)  # noqa: SLF001
+    config.ssl_ca_cert = str(control_plane._pki.ca)
     config.cert_file, config.key_file = str(stranger.cert), str(stranger.key)
     with client.ApiClient(config) as api, pytest.raises(ApiException) as refused:
         client.CoreV1Api(api).list_namespaced_pod("default")
@@ -47,15 +47,24 @@ def test_processes_run_and_rbac_is_enforced(control_plane: ControlPlane, admin) 
     assert any(sa.metadata.name == "default" for sa in accounts)
 
 
-def test_pods_run_on_kwok_nodes_and_claims_bind(control_plane: ControlPlane, admin, cluster_namespace) -> None:
+def test_pods_run_on_kwok_nodes_and_claims_bind(
+    control_plane: ControlPlane, admin, cluster_namespace
+) -> None:
     core = client.CoreV1Api(admin)
-    ready = [n.metadata.name for n in core.list_node().items if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions)]
+    ready = [
+        n.metadata.name
+        for n in core.list_node().items
+        if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions)
+    ]
     assert sorted(ready) == sorted(NODES)
     core.create_namespace({"metadata": {"name": cluster_namespace}})
     wait_for(lambda: core.list_namespaced_service_account(cluster_namespace).items, "default ServiceAccount")
     core.create_namespaced_persistent_volume_claim(
         cluster_namespace,
-        {"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
+        {
+            "metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        },
     )
     core.create_namespaced_pod(
         cluster_namespace,
@@ -78,9 +87,13 @@ def test_pods_run_on_kwok_nodes_and_claims_bind(control_plane: ControlPlane, adm
     assert claim.status.phase == "Bound" and claim.spec.storage_class_name == "standard"
 
 
-def test_audit_log_counts_the_test_users_requests(control_plane: ControlPlane, kube, cluster_namespace) -> None:
+def test_audit_log_counts_the_test_users_requests(
+    control_plane: ControlPlane, kube, cluster_namespace
+) -> None:
     mark = control_plane.audit_mark()
-    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": cluster_namespace}}, dry_run=True)
+    kube.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": cluster_namespace}}, dry_run=True
+    )
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": cluster_namespace}})
     assert kube.get("v1", "Namespace", cluster_namespace) is not None
     events = [e for e in control_plane.audit(mark) if e.resource == "namespaces"]
@@ -105,7 +118,9 @@ SIGTERM_SCRIPT = textwrap.dedent(
 
 
 def _alive(pid: int) -> bool:
-    state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
+    state = subprocess.run(
+        ["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True
+    ).stdout.strip()
     return bool(state) and not state.startswith("Z")
 
 

@@ -35,7 +35,13 @@ from kubernetes import client
 
 from llm_cost_ops_ops.k8s.client import Kube, load_api_client
 from llm_cost_ops_ops.k8s.engine import DeployOptions
-from llm_cost_ops_ops.k8s.errors import DryRunRejected, LeaseHeld, PromotionBlocked, RolloutFailed, RolloutTimeout
+from llm_cost_ops_ops.k8s.errors import (
+    DryRunRejected,
+    LeaseHeld,
+    PromotionBlocked,
+    RolloutFailed,
+    RolloutTimeout,
+)
 from llm_cost_ops_ops.k8s.health import deployment_health
 from llm_cost_ops_ops.k8s.lease import LEASE_NAME, EnvironmentLease
 from llm_cost_ops_ops.k8s.ledger import Release, ReleaseLedger
@@ -53,14 +59,21 @@ SERVICE_MONITOR_CRD = {
     "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
     "spec": {
         "group": "monitoring.coreos.com",
-        "names": {"kind": "ServiceMonitor", "listKind": "ServiceMonitorList", "plural": "servicemonitors", "singular": "servicemonitor"},
+        "names": {
+            "kind": "ServiceMonitor",
+            "listKind": "ServiceMonitorList",
+            "plural": "servicemonitors",
+            "singular": "servicemonitor",
+        },
         "scope": "Namespaced",
         "versions": [
             {
                 "name": "v1",
                 "served": True,
                 "storage": True,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                "schema": {
+                    "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                },
             }
         ],
     },
@@ -79,7 +92,9 @@ def outcomes(result) -> dict[str, str]:
 
 
 def api_image(kube: Kube, namespace: str) -> str:
-    return kube.get("apps/v1", "Deployment", API, namespace)["spec"]["template"]["spec"]["containers"][0]["image"]
+    return kube.get("apps/v1", "Deployment", API, namespace)["spec"]["template"]["spec"]["containers"][0][
+        "image"
+    ]
 
 
 def bundle_writes(plane: ControlPlane, mark: int) -> list[tuple[str, str, str]]:
@@ -106,7 +121,9 @@ def test_first_deploy_applies_in_wave_order_with_the_database_ready_first(
 
     events = control_plane.audit(mark, user="")
     mine = [e for e in events if e.user == "llm-cost-ops-ops" and e.is_write and e.verb == "patch"]
-    order = [(e.resource, e.name) for e in mine if e.resource not in ("leases", "secrets") or e.name != LEASE_NAME]
+    order = [
+        (e.resource, e.name) for e in mine if e.resource not in ("leases", "secrets") or e.name != LEASE_NAME
+    ]
     assert order[0] == ("namespaces", cluster_namespace)
 
     def first(*names):
@@ -121,10 +138,20 @@ def test_first_deploy_applies_in_wave_order_with_the_database_ready_first(
     assert last("statefulsets") < first(("deployments", API))
     assert first("horizontalpodautoscalers", "networkpolicies") > first(("deployments", API))
     # The real kubelet stand-in (KWOK) reported the database pod Ready before the API was written.
-    api_write = events.index(next(e for e in events if e.user == "llm-cost-ops-ops" and e.is_write and (e.resource, e.name) == ("deployments", API)))
+    api_write = events.index(
+        next(
+            e
+            for e in events
+            if e.user == "llm-cost-ops-ops" and e.is_write and (e.resource, e.name) == ("deployments", API)
+        )
+    )
     postgres_ready = [
-        i for i, e in enumerate(events)
-        if e.resource == "pods/status" and e.name == "postgres-0" and e.namespace == cluster_namespace and e.verb == "patch"
+        i
+        for i, e in enumerate(events)
+        if e.resource == "pods/status"
+        and e.name == "postgres-0"
+        and e.namespace == cluster_namespace
+        and e.verb == "patch"
     ]
     assert postgres_ready and postgres_ready[0] < api_write
     pod = kube.get("v1", "Pod", "postgres-0", cluster_namespace)
@@ -137,16 +164,25 @@ def test_first_deploy_applies_in_wave_order_with_the_database_ready_first(
         assert any("no CRD for monitoring.coreos.com/v1 ServiceMonitor" in w for w in result.warnings)
     assert (release.revision, release.outcome) == (1, "healthy")
     assert deployment_health(kube.get("apps/v1", "Deployment", API, cluster_namespace)).state == "healthy"
-    assert kube.get("coordination.k8s.io/v1", "Lease", LEASE_NAME, cluster_namespace)["spec"].get("holderIdentity") in (None, "")
+    assert kube.get("coordination.k8s.io/v1", "Lease", LEASE_NAME, cluster_namespace)["spec"].get(
+        "holderIdentity"
+    ) in (None, "")
 
 
-def test_service_monitor_is_applied_once_its_crd_is_installed(control_plane, kube, admin, render_overlays, cluster_namespace):
+def test_service_monitor_is_applied_once_its_crd_is_installed(
+    control_plane, kube, admin, render_overlays, cluster_namespace
+):
     bundle = in_namespace(render_overlays["prod"], cluster_namespace)
     extensions = client.ApiextensionsV1Api(admin)
     name = SERVICE_MONITOR_CRD["metadata"]["name"]
     if any(c.metadata.name == name for c in extensions.list_custom_resource_definition().items):
         extensions.delete_custom_resource_definition(name)
-        wait_for(lambda: not any(c.metadata.name == name for c in extensions.list_custom_resource_definition().items), "CRD removed")
+        wait_for(
+            lambda: (
+                not any(c.metadata.name == name for c in extensions.list_custom_resource_definition().items)
+            ),
+            "CRD removed",
+        )
     first, _ = deploy(kube, bundle, "run-1")
     monitor = {o.ref: o for o in first.outcomes()}[f"ServiceMonitor/{cluster_namespace}/{API}"]
     assert (monitor.action, monitor.detail) == ("skipped", "CRD not installed")
@@ -157,14 +193,24 @@ def test_service_monitor_is_applied_once_its_crd_is_installed(control_plane, kub
         if exc.status != 409:
             raise
     wait_for(
-        lambda: any(c.type == "Established" and c.status == "True" for c in (extensions.read_custom_resource_definition(SERVICE_MONITOR_CRD["metadata"]["name"]).status.conditions or [])),
+        lambda: any(
+            c.type == "Established" and c.status == "True"
+            for c in (
+                extensions.read_custom_resource_definition(
+                    SERVICE_MONITOR_CRD["metadata"]["name"]
+                ).status.conditions
+                or []
+            )
+        ),
         "CRD established",
     )
     fresh = Kube(load_api_client(str(control_plane.kubeconfig)))  # a new run discovers afresh
 
     result, release = deploy(fresh, bundle, "run-2")
 
-    assert {o.ref: o.action for o in result.outcomes()}[f"ServiceMonitor/{cluster_namespace}/{API}"] == "created"
+    assert {o.ref: o.action for o in result.outcomes()}[
+        f"ServiceMonitor/{cluster_namespace}/{API}"
+    ] == "created"
     assert result.warnings == []
     assert fresh.get("monitoring.coreos.com/v1", "ServiceMonitor", API, cluster_namespace) is not None
     assert release.revision == 2
@@ -195,12 +241,20 @@ def test_image_change_rolls_out_through_the_deployment_controller(control_plane,
 
     result, release = deploy(kube, changed, "run-2")
 
-    assert {r: a for r, a in outcomes(result).items() if a != "unchanged"} == {f"Deployment/{namespace}/{API}": "configured"}
-    assert [w for w in bundle_writes(control_plane, mark) if w[1] not in ("leases", "secrets")] == [("patch", "deployments", API)]
+    assert {r: a for r, a in outcomes(result).items() if a != "unchanged"} == {
+        f"Deployment/{namespace}/{API}": "configured"
+    }
+    assert [w for w in bundle_writes(control_plane, mark) if w[1] not in ("leases", "secrets")] == [
+        ("patch", "deployments", API)
+    ]
     live = kube.get("apps/v1", "Deployment", API, namespace)
     assert live["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
     assert deployment_health(live).state == "healthy"
-    pods = [p for p in kube.list("v1", "Pod", namespace, label_selector="app.kubernetes.io/name=llm-cost-ops") if not p["metadata"].get("deletionTimestamp")]
+    pods = [
+        p
+        for p in kube.list("v1", "Pod", namespace, label_selector="app.kubernetes.io/name=llm-cost-ops")
+        if not p["metadata"].get("deletionTimestamp")
+    ]
     assert pods and all(p["spec"]["containers"][0]["image"].endswith(":1.5.0") for p in pods)
     assert (release.revision, release.outcome) == (2, "healthy")
 
@@ -238,7 +292,9 @@ def test_never_ready_pods_end_in_progress_deadline_exceeded(kube, dev_ns):
     def short_deadline(body: dict) -> dict:
         if body["kind"] == "Deployment" and body["metadata"]["name"] == API:
             body["spec"]["progressDeadlineSeconds"] = 3
-            body["spec"]["template"]["spec"]["containers"][0]["image"] = body["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[0] + ":2.0.0-stuck"
+            body["spec"]["template"]["spec"]["containers"][0]["image"] = (
+                body["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[0] + ":2.0.0-stuck"
+            )
         return body
 
     with pytest.raises(RolloutFailed, match="ProgressDeadlineExceeded") as failed:
@@ -277,7 +333,13 @@ def test_bundle_the_api_server_rejects_is_refused_with_nothing_written(control_p
     assert "65535" in str(rejected.value)
     writes = bundle_writes(control_plane, mark)
     assert {w[1] for w in writes} <= {"namespaces"}  # only the dry run's namespace, created and deleted
-    wait_for(lambda: kube.get("v1", "Namespace", namespace) is None or kube.get("v1", "Namespace", namespace)["status"].get("phase") == "Terminating", "namespace removed")
+    wait_for(
+        lambda: (
+            kube.get("v1", "Namespace", namespace) is None
+            or kube.get("v1", "Namespace", namespace)["status"].get("phase") == "Terminating"
+        ),
+        "namespace removed",
+    )
 
 
 def test_prune_and_protected_prune(control_plane, kube, dev_ns):
@@ -286,7 +348,16 @@ def test_prune_and_protected_prune(control_plane, kube, dev_ns):
     smaller = in_namespace(
         dev_ns,
         namespace,
-        lambda b: None if (b["kind"], b["metadata"]["name"]) in {("Ingress", API), ("PersistentVolumeClaim", "postgres-backup"), ("Secret", "llm-cost-ops-secrets")} else b,
+        lambda b: (
+            None
+            if (b["kind"], b["metadata"]["name"])
+            in {
+                ("Ingress", API),
+                ("PersistentVolumeClaim", "postgres-backup"),
+                ("Secret", "llm-cost-ops-secrets"),
+            }
+            else b
+        ),
     )
 
     result, _ = deploy(kube, smaller, "run-2")
@@ -302,7 +373,11 @@ def test_prune_and_protected_prune(control_plane, kube, dev_ns):
     # The StatefulSet's own claim (made by the real controller from volumeClaimTemplates) is never a candidate.
     assert kube.get("v1", "PersistentVolumeClaim", "data-postgres-0", namespace) is not None
 
-    options = DeployOptions(rollout=OPTIONS.rollout, database=OPTIONS.database, confirm_prune=frozenset({"PersistentVolumeClaim", "Secret"}))
+    options = DeployOptions(
+        rollout=OPTIONS.rollout,
+        database=OPTIONS.database,
+        confirm_prune=frozenset({"PersistentVolumeClaim", "Secret"}),
+    )
     confirmed, _ = deploy(kube, smaller, "run-3", options)
 
     assert {o.ref: o.action for o in confirmed.waves[-1].outcomes} == {
@@ -375,11 +450,18 @@ def test_deploy_killed_mid_wave_converges_when_run_again(control_plane, kube, de
     bundle_file = tmp_path / "bundle.yaml"
     bundle_file.write_text(dev_ns.text)
     root = Path(__file__).resolve().parents[2]
-    script = DEPLOY_AND_DIE.format(root=str(root), bundle=str(bundle_file), namespace=namespace, kubeconfig=str(control_plane.kubeconfig))
+    script = DEPLOY_AND_DIE.format(
+        root=str(root), bundle=str(bundle_file), namespace=namespace, kubeconfig=str(control_plane.kubeconfig)
+    )
     child = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
     try:
         # Killed while waiting for the database wave: the StatefulSet is written, the API is not.
-        wait_for(lambda: kube.get("apps/v1", "StatefulSet", "postgres", namespace), "the database wave", timeout=60, poll=0.05)
+        wait_for(
+            lambda: kube.get("apps/v1", "StatefulSet", "postgres", namespace),
+            "the database wave",
+            timeout=60,
+            poll=0.05,
+        )
         os.killpg(child.pid, signal.SIGKILL)
         child.wait(10)
     finally:
@@ -397,7 +479,9 @@ def test_deploy_killed_mid_wave_converges_when_run_again(control_plane, kube, de
     assert release.healthy and release.run_id == "run-2"
     assert deployment_health(kube.get("apps/v1", "Deployment", API, namespace)).state == "healthy"
     assert json.dumps(outcomes(result))  # every object accounted for
-    assert kube.get("coordination.k8s.io/v1", "Lease", LEASE_NAME, namespace)["spec"].get("holderIdentity") in (None, "")
+    assert kube.get("coordination.k8s.io/v1", "Lease", LEASE_NAME, namespace)["spec"].get(
+        "holderIdentity"
+    ) in (None, "")
 
 
 def test_expired_lease_is_taken_over(kube, dev_ns):
@@ -422,10 +506,15 @@ def test_rollback_after_a_crash_looping_release(control_plane, kube, dev_ns):
     ledger = ReleaseLedger(kube, "dev", namespace)
     request, target = rollback_request(ledger, "run-3", OPTIONS, namespace)
 
-    result, release = execute_release(kube, request)
+    _result, release = execute_release(kube, request)
 
     assert target.revision == 1
-    assert (release.revision, release.operation, release.rollback_of, release.outcome) == (3, "rollback", 1, "healthy")
+    assert (release.revision, release.operation, release.rollback_of, release.outcome) == (
+        3,
+        "rollback",
+        1,
+        "healthy",
+    )
     assert api_image(kube, namespace) == next(i for i in dev_ns.images() if "/llm-cost-ops:" in i)
     live = kube.get("apps/v1", "Deployment", API, namespace)
     assert deployment_health(live).state == "healthy"

@@ -41,7 +41,11 @@ def test_migration_job_succeeds_and_streams_its_log(control_plane, kube, namespa
     lines: list[str] = []
 
     result = run_migration_job(
-        kube, MigrationJobSpec(namespace, f"{IMAGE}:1.4.2"), "run-ok", timing=JobTiming(60, 0.5), log=lines.append
+        kube,
+        MigrationJobSpec(namespace, f"{IMAGE}:1.4.2"),
+        "run-ok",
+        timing=JobTiming(60, 0.5),
+        log=lines.append,
     )
 
     assert result.name == "llm-cost-ops-migrate-run-ok"
@@ -53,10 +57,12 @@ def test_migration_job_succeeds_and_streams_its_log(control_plane, kube, namespa
 
 
 def test_failing_migration_job_fails_with_its_exit_code_and_log(control_plane, kube, namespace):
-    control_plane.pod_log_file(LOG + "error: relation \"usage_records\" already exists\n")
+    control_plane.pod_log_file(LOG + 'error: relation "usage_records" already exists\n')
 
     with pytest.raises(MigrationJobFailed) as failed:
-        run_migration_job(kube, MigrationJobSpec(namespace, f"{IMAGE}:1.4.2-fail"), "run-bad", timing=JobTiming(60, 0.5))
+        run_migration_job(
+            kube, MigrationJobSpec(namespace, f"{IMAGE}:1.4.2-fail"), "run-bad", timing=JobTiming(60, 0.5)
+        )
 
     message = str(failed.value)
     assert failed.value.exit_code == 1
@@ -68,13 +74,24 @@ def test_failing_migration_job_fails_with_its_exit_code_and_log(control_plane, k
 
 def test_migration_job_whose_image_cannot_be_pulled_is_deleted(kube, namespace):
     started = time.monotonic()
-    with pytest.raises(MigrationJobFailed, match="ErrImagePull|ImagePullBackOff") as failed:
-        run_migration_job(kube, MigrationJobSpec(namespace, f"{IMAGE}:1.4.2-imagepull"), "run-pull", timing=JobTiming(60, 0.5))
+    with pytest.raises(MigrationJobFailed, match=r"ErrImagePull|ImagePullBackOff") as failed:
+        run_migration_job(
+            kube,
+            MigrationJobSpec(namespace, f"{IMAGE}:1.4.2-imagepull"),
+            "run-pull",
+            timing=JobTiming(60, 0.5),
+        )
 
     assert time.monotonic() - started < 20
     assert "the Job was deleted" in str(failed.value)
     assert kube.get("batch/v1", "Job", "llm-cost-ops-migrate-run-pull", namespace) is None
-    wait_for(lambda: not kube.list("v1", "Pod", namespace, label_selector="job-name=llm-cost-ops-migrate-run-pull"), "the garbage collector removed the pod", timeout=30)
+    wait_for(
+        lambda: (
+            not kube.list("v1", "Pod", namespace, label_selector="job-name=llm-cost-ops-migrate-run-pull")
+        ),
+        "the garbage collector removed the pod",
+        timeout=30,
+    )
 
 
 def test_migration_job_past_its_deadline_is_failed_by_the_job_controller(kube, namespace):

@@ -128,7 +128,9 @@ class ControlPlane:
         kubelet_client = pki.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client")
         kwok_serving = pki.issue("kwok-serving", "kwok", hosts=("127.0.0.1", "localhost"), server=True)
         sa = pki.service_account_key()
-        self._write_kubeconfig(self.admin_kubeconfig, pki.issue("admin", "admin", organizations=("system:masters",)))
+        self._write_kubeconfig(
+            self.admin_kubeconfig, pki.issue("admin", "admin", organizations=("system:masters",))
+        )
         self._write_kubeconfig(self.kubeconfig, pki.issue("user", TEST_USER))
         kcm_config = self._write_kubeconfig(
             self.root / "kcm.kubeconfig", pki.issue("kcm", "system:kube-controller-manager")
@@ -293,7 +295,10 @@ class ControlPlane:
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
-                {"name": "control-plane", "cluster": {"server": self.server, "certificate-authority": str(self._pki.ca)}}
+                {
+                    "name": "control-plane",
+                    "cluster": {"server": self.server, "certificate-authority": str(self._pki.ca)},
+                }
             ],
             "users": [
                 {"name": "user", "user": {"client-certificate": str(pair.cert), "client-key": str(pair.key)}}
@@ -330,7 +335,9 @@ class ControlPlane:
             except OSError as error:
                 last = str(error)
             time.sleep(0.2)
-        raise RuntimeError(f"{name} not ready at {url} after {timeout:.0f} s ({last}):\n{self.log_tail(name)}")
+        raise RuntimeError(
+            f"{name} not ready at {url} after {timeout:.0f} s ({last}):\n{self.log_tail(name)}"
+        )
 
     def _kwok_runtime(self) -> list[dict[str, Any]]:
         """KWOK's kubelet features: every container's log, and port-forwards to loopback targets."""
@@ -339,7 +346,9 @@ class ControlPlane:
                 "apiVersion": "kwok.x-k8s.io/v1alpha1",
                 "kind": "ClusterLogs",
                 "metadata": {"name": "all-pods"},
-                "spec": {"logs": [{"containers": [], "logsFile": str(self.logs_dir / "pods.log"), "follow": False}]},
+                "spec": {
+                    "logs": [{"containers": [], "logsFile": str(self.logs_dir / "pods.log"), "follow": False}]
+                },
             }
         ]
 
@@ -347,12 +356,22 @@ class ControlPlane:
         from kubernetes import client
 
         with self.api_client(admin=True) as api:
-            core, rbac, storage = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api), client.StorageV1Api(api)
+            core, rbac, storage = (
+                client.CoreV1Api(api),
+                client.RbacAuthorizationV1Api(api),
+                client.StorageV1Api(api),
+            )
             rbac.create_cluster_role_binding(
                 {
                     "metadata": {"name": "llm-cost-ops-ops-test"},
-                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-                    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": TEST_USER}],
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "ClusterRole",
+                        "name": "cluster-admin",
+                    },
+                    "subjects": [
+                        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": TEST_USER}
+                    ],
                 }
             )
             storage.create_storage_class(
@@ -371,14 +390,25 @@ class ControlPlane:
                     {
                         "metadata": {
                             "name": name,
-                            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "kwok"},
+                            "annotations": {
+                                "kwok.x-k8s.io/node": "fake",
+                                "node.alpha.kubernetes.io/ttl": "0",
+                            },
+                            "labels": {
+                                "kubernetes.io/hostname": name,
+                                "kubernetes.io/os": "linux",
+                                "type": "kwok",
+                            },
                         }
                     }
                 )
             self.ensure_volumes(core)
             self._wait_until(lambda: self._ready_nodes(core) == len(NODES), "KWOK nodes Ready", "kwok")
-            self._wait_until(lambda: self._has_default_service_account(core), "default ServiceAccount", "kube-controller-manager")
+            self._wait_until(
+                lambda: self._has_default_service_account(core),
+                "default ServiceAccount",
+                "kube-controller-manager",
+            )
 
     def ensure_volumes(self, core: Any = None, available: int = VOLUME_POOL) -> None:
         """Keep `available` unbound PersistentVolumes (1Ti, class `standard`) for claims to bind to."""
@@ -414,14 +444,18 @@ class ControlPlane:
 
     @staticmethod
     def _has_default_service_account(core: Any) -> bool:
-        return any(sa.metadata.name == "default" for sa in core.list_namespaced_service_account("default").items)
+        return any(
+            sa.metadata.name == "default" for sa in core.list_namespaced_service_account("default").items
+        )
 
     def _wait_until(self, predicate: Any, what: str, component: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             process = self._procs.get(component)
             if process is not None and process.poll() is not None:
-                raise RuntimeError(f"{component} exited with {process.returncode}:\n{self.log_tail(component)}")
+                raise RuntimeError(
+                    f"{component} exited with {process.returncode}:\n{self.log_tail(component)}"
+                )
             if predicate():
                 return
             time.sleep(0.2)

@@ -70,10 +70,10 @@ dev: install $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1
 bench-render: install  ## render + checks of all environments vs bare kubectl kustomize
 	$(RUN) python benchmarks/bench_render.py
 
-bench-deploy: install  ## prod bundle on the API-server double: first deploy and no-op redeploy vs kubectl apply
+bench-deploy: install control-plane  ## prod bundle on the real control plane: first deploy and no-op redeploy vs kubectl apply --server-side + rollout status
 	$(RUN) python benchmarks/bench_deploy.py
 
-bench-sensor: install  ## rollout sensor tick over 3 environments x 200 Deployments on the API-server double
+bench-sensor: install control-plane  ## rollout sensor tick over 3 environments x 100 Deployments on the real control plane vs per-object polling
 	$(RUN) python benchmarks/bench_sensor.py
 
 bench-backup: install  ## pg_dump -> zstd -> S3 backup and verified restore vs the pg_dump / pg_restore floors (BENCH_BACKUP_MB, default 1024)

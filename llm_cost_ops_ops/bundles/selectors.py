@@ -39,3 +39,24 @@ def labels_match(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool
 
 def is_empty_selector(selector: Mapping[str, Any] | None) -> bool:
     return not selector or (not selector.get("matchLabels") and not selector.get("matchExpressions"))
+
+
+def selector_string(selector: Mapping[str, Any] | None) -> str:
+    """A LabelSelector (matchLabels and matchExpressions) as the API's `labelSelector` query string.
+
+    Raises ValueError for an operator Kubernetes does not define.
+    """
+    parts = [f"{k}={v}" for k, v in sorted(((selector or {}).get("matchLabels") or {}).items())]
+    for expr in (selector or {}).get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], sorted(expr.get("values") or [])
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(key)
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+        else:
+            raise ValueError(f"unknown selector operator {op!r} for key {key!r}")
+    return ",".join(parts)

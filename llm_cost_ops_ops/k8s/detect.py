@@ -18,13 +18,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from .health import deployment_health, statefulset_health
-from .wait import REVISION_ANNOTATION
+from .health import (
+    REVISION_ANNOTATION,
+    Patience,
+    deployment_health,
+    pod_failures,
+    revision_pods,
+    statefulset_health,
+)
 
-IMMEDIATE_PULL_REASONS = frozenset({"ImagePullBackOff", "InvalidImageName"})
+__all__ = ["RolloutFailure", "Thresholds", "judge", "needs_pods", "pod_failure", "revision_pods"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,10 @@ class Thresholds:
     restarts: int = 3
     grace_seconds: float = 120.0
     statefulset_deadline_seconds: float = 600.0
+
+    @property
+    def patience(self) -> Patience:
+        return Patience(self.restarts, self.grace_seconds)
 
 
 @dataclass(frozen=True)
@@ -103,57 +112,20 @@ def needs_pods(workload: dict[str, Any]) -> bool:
     return health.state == "progressing" or (health.state == "healthy" and unavailable > 0)
 
 
-def revision_pods(
-    workload: dict[str, Any], replica_sets: list[dict[str, Any]], pods: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """The pods of the workload's newest revision among `pods` (Deployment: the ReplicaSet it owns
-    that carries its revision; StatefulSet: controller-revision-hash = status.updateRevision)."""
-    if workload.get("kind") == "StatefulSet":
-        revision = (workload.get("status") or {}).get("updateRevision")
-        return [p for p in pods if (_meta(p).get("labels") or {}).get("controller-revision-hash") == revision]
-    uid, revision = _meta(workload).get("uid"), revision_of(workload)
-    owned = [
-        rs for rs in replica_sets if any(o.get("uid") == uid for o in _meta(rs).get("ownerReferences") or [])
-    ]
-    current = [
-        rs for rs in owned if (_meta(rs).get("annotations") or {}).get(REVISION_ANNOTATION) == revision
-    ]
-    if not current:
-        return []
-    template_hash = (_meta(current[0]).get("labels") or {}).get("pod-template-hash")
-    return [p for p in pods if (_meta(p).get("labels") or {}).get("pod-template-hash") == template_hash]
-
-
-def _age_seconds(pod: dict[str, Any], now: float) -> float:
-    created = _meta(pod).get("creationTimestamp")
-    if not created:
-        return 0.0
-    return now - datetime.fromisoformat(str(created).replace("Z", "+00:00")).timestamp()
-
-
 def pod_failure(pod: dict[str, Any], now: float, thresholds: Thresholds) -> tuple[str, str] | None:
-    """(reason, message) when a container of the pod will not recover by waiting."""
-    status = pod.get("status") or {}
-    name = _meta(pod).get("name", "?")
-    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
-        waiting = ((cs.get("state") or {}).get("waiting") or {}).get("reason")
-        terminated = ((cs.get("state") or {}).get("terminated") or {}).get("reason") or (
-            (cs.get("lastState") or {}).get("terminated") or {}
-        ).get("reason")
-        restarts = int(cs.get("restartCount") or 0)
-        where = f"pod {name} container {cs.get('name', '?')}"
-        if terminated == "OOMKilled" and restarts >= thresholds.restarts:
-            return "OOMKilled", f"{where}: OOMKilled, {restarts} restarts"
-        if waiting == "CrashLoopBackOff" and restarts >= thresholds.restarts:
-            return "CrashLoopBackOff", f"{where}: CrashLoopBackOff, {restarts} restarts"
-        if waiting in IMMEDIATE_PULL_REASONS:
-            return waiting, f"{where}: {waiting} ({cs.get('image', '?')})"
-        if waiting == "ErrImagePull" and _age_seconds(pod, now) >= thresholds.grace_seconds:
-            return (
-                waiting,
-                f"{where}: ErrImagePull for over {thresholds.grace_seconds:g}s ({cs.get('image', '?')})",
-            )
-    return None
+    """(reason, message) when a container of the pod will not recover by waiting, as the one
+    judge (health.pod_failures) decides at the sensor's patience."""
+    problems = pod_failures([pod], now, thresholds.patience)
+    if not problems:
+        return None
+    problem = problems[0]
+    where = f"pod {problem.pod} container {problem.container}"
+    cause = problem.cause
+    if cause in ("OOMKilled", "CrashLoopBackOff"):
+        return cause, f"{where}: {cause}, {problem.restarts} restarts"
+    if cause == "ErrImagePull":
+        return cause, f"{where}: ErrImagePull for over {thresholds.grace_seconds:g}s ({problem.image or '?'})"
+    return cause, f"{where}: {cause} ({problem.image or '?'})"
 
 
 def judge(

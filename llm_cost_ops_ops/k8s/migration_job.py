@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import ApiError, MigrationJobFailed, MigrationJobTimeout
-from .health import FAILING_WAITING_REASONS
+from .health import FAIL_FAST, Patience, pod_failures
 from .inventory import MANAGED_BY, MANAGED_BY_LABEL
 
 if TYPE_CHECKING:
@@ -34,8 +34,6 @@ POD_LABELS = {"app.kubernetes.io/name": "llm-cost-ops", "app.kubernetes.io/compo
 DEFAULT_COMMAND = ("sqlx", "migrate", "run")
 # Enough for any migration run's log: the whole log is re-read each poll and only new lines emitted.
 LOG_READ_LINES = 100_000
-# The container will not start by waiting; CrashLoopBackOff cannot happen with restartPolicy Never.
-NOT_STARTING = FAILING_WAITING_REASONS - {"CrashLoopBackOff"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +61,9 @@ class JobTiming:
     deadline_seconds: float | None = None  # None: the Job's activeDeadlineSeconds plus a minute
     poll_seconds: float = 2.0
     log_lines: int = 20  # how many last lines a failure carries
+    # The one judge's patience for the pod (health.pod_failures): by default the first image pull
+    # error or a container that cannot be created ends the Job, as it ends a deploy's rollout.
+    patience: Patience = FAIL_FAST
 
 
 @dataclass(frozen=True)
@@ -189,10 +190,6 @@ def _container_status(pod: dict[str, Any] | None) -> dict[str, Any]:
     return {}
 
 
-def _waiting_reason(pod: dict[str, Any]) -> str:
-    return str(((_container_status(pod).get("state") or {}).get("waiting") or {}).get("reason") or "")
-
-
 def _terminated(pod: dict[str, Any] | None) -> dict[str, Any]:
     status = _container_status(pod)
     state = status.get("state") or {}
@@ -264,13 +261,14 @@ def run_migration_job(
                 exit_code=code,
                 last_lines=last,
             )
-        reason = _waiting_reason(pod) if pod is not None else ""
-        if pod is not None and reason in NOT_STARTING:
-            message = ((_container_status(pod).get("state") or {}).get("waiting") or {}).get("message", "")
+        problems = pod_failures([pod], time.time(), timing.patience) if pod is not None else []
+        if problems:
+            problem = problems[0]
             kube.delete("batch/v1", "Job", name, namespace)
+            message = ((_container_status(pod).get("state") or {}).get("waiting") or {}).get("message", "")
             raise MigrationJobFailed(
-                f"{where}: container {CONTAINER} of pod {pod['metadata']['name']} cannot start: "
-                f"{reason} {message}".strip()
+                f"{where}: container {problem.container} of pod {problem.pod} cannot start: "
+                f"{problem.reason} {message}".strip()
                 + "; the Job was deleted, nothing ran",
                 job=name,
             )

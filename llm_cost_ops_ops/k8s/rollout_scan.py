@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..bundles.selectors import selector_string
 from .detect import RolloutFailure, Thresholds, judge, needs_pods, revision_pods
 from .inventory import inventory_selector
 
@@ -26,11 +27,6 @@ class Scan:
     pending: dict[str, float] = field(default_factory=dict)
     workloads: int = 0
     inspected: list[str] = field(default_factory=list)  # workloads whose pods were listed
-
-
-def _selector(workload: dict[str, Any]) -> str:
-    labels = ((workload.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
 def scan_rollouts(
@@ -51,7 +47,7 @@ def scan_rollouts(
             if needs_pods(workload):
                 meta = workload["metadata"]
                 scan.inspected.append(f"{workload['kind']}/{namespace}/{meta['name']}")
-                by_selector = _selector(workload)
+                by_selector = selector_string((workload.get("spec") or {}).get("selector"))
                 replica_sets = (
                     kube.list_json("apps/v1", "replicasets", namespace, by_selector)
                     if workload["kind"] == "Deployment"

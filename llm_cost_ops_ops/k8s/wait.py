@@ -11,13 +11,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..bundles.selectors import selector_string
 from .errors import RolloutFailed, RolloutTimeout
-from .health import Health, PodProblem, pod_problems, workload_health
+from .health import (
+    FAIL_FAST,
+    REVISION_ANNOTATION,
+    Health,
+    Patience,
+    PodProblem,
+    object_health,
+    pod_failures,
+    revision_pods,
+)
 
 if TYPE_CHECKING:
     from .client import Kube
 
-REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+__all__ = ["REVISION_ANNOTATION", "WaitTiming", "new_revision_pods", "wait_for_rollout"]
 
 
 @dataclass(frozen=True)
@@ -25,45 +35,19 @@ class WaitTiming:
     deadline_seconds: float
     poll_seconds: float = 2.0
     log_lines: int = 20
-
-
-def _selector(body: dict[str, Any]) -> str:
-    labels = ((body.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    patience: Patience = FAIL_FAST  # a deploy waiting on its own rollout fails at the first crash
 
 
 def new_revision_pods(kube: Kube, workload: dict[str, Any]) -> list[dict[str, Any]]:
-    """Pods of the revision being rolled out (Deployment: the ReplicaSet carrying the Deployment's
-    revision; StatefulSet: status.updateRevision)."""
+    """Pods of the revision being rolled out: the workload's pods (by its selector) that
+    health.revision_pods picks (one ReplicaSet list for a Deployment, one pod list)."""
     meta = workload["metadata"]
-    namespace, selector = meta["namespace"], _selector(workload)
-    if workload["kind"] == "StatefulSet":
-        revision = (workload.get("status") or {}).get("updateRevision")
-        if not revision:
-            return []
-        return kube.list("v1", "Pod", namespace, f"{selector},controller-revision-hash={revision}")
-    revision = (meta.get("annotations") or {}).get(REVISION_ANNOTATION)
-    owned = [
-        rs
-        for rs in kube.list("apps/v1", "ReplicaSet", namespace, selector)
-        if any(o.get("uid") == meta.get("uid") for o in rs["metadata"].get("ownerReferences") or [])
-    ]
-    if not owned:
-        return []
-    current = [
-        rs for rs in owned if (rs["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION) == revision
-    ]
-    newest = (
-        current[0]
-        if current
-        else max(
-            owned, key=lambda rs: int((rs["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION, 0))
-        )
+    namespace = meta["namespace"]
+    selector = selector_string((workload.get("spec") or {}).get("selector"))
+    replica_sets = (
+        kube.list("apps/v1", "ReplicaSet", namespace, selector) if workload["kind"] == "Deployment" else []
     )
-    template_hash = (newest["metadata"].get("labels") or {}).get("pod-template-hash")
-    if not template_hash:
-        return []
-    return kube.list("v1", "Pod", namespace, f"{selector},pod-template-hash={template_hash}")
+    return revision_pods(workload, replica_sets, kube.list("v1", "Pod", namespace, selector))
 
 
 def _describe(kube: Kube, namespace: str, problem: PodProblem, lines: int) -> str:
@@ -93,7 +77,7 @@ def wait_for_rollout(
         live = kube.get(workload["apiVersion"], kind, name, namespace)
         if live is None:
             raise RolloutFailed(f"{where} disappeared while waiting for its rollout")
-        health = workload_health(live)
+        health = object_health(live)
         if health.state == "healthy":
             return health
         if health.state == "failed":
@@ -102,7 +86,9 @@ def wait_for_rollout(
         # judging its pods would fail a rollback away from a crash-looping release at once.
         observed = (live.get("status") or {}).get("observedGeneration", 0)
         current = observed >= (live.get("metadata") or {}).get("generation", 0)
-        problems = pod_problems(new_revision_pods(kube, live)) if current else []
+        problems = (
+            pod_failures(new_revision_pods(kube, live), time.time(), timing.patience) if current else []
+        )
         if problems:
             details = "; ".join(_describe(kube, namespace, p, timing.log_lines) for p in problems[:3])
             raise RolloutFailed(f"{where} rollout failed: {details}")

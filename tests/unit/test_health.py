@@ -428,3 +428,107 @@ def test_added_object_is_add_against_a_previous_release(prod):
     plan = plan_deploy(prod, without_ingress)
     assert [p.ref for p in plan.objects if p.change == "add"] == ["Ingress/llm-cost-ops-prod/llm-cost-ops"]
     assert plan.removed == []
+
+
+# --- one judge, different patience (issue 11) -----------------------------------------------------
+
+from llm_cost_ops_ops.bundles.selectors import selector_string  # noqa: E402
+from llm_cost_ops_ops.k8s.detect import Thresholds, pod_failure  # noqa: E402
+from llm_cost_ops_ops.k8s.health import (  # noqa: E402
+    FAIL_FAST,
+    Patience,
+    daemonset_health,
+    job_health,
+    object_health,
+    pod_failures,
+    revision_pods,
+)
+
+
+def test_the_same_crash_loop_fails_a_deploy_at_once_and_the_sensor_at_its_threshold():
+    pod = _pod(state={"waiting": {"reason": "CrashLoopBackOff"}}, restarts=1)
+    assert [p.reason for p in pod_failures([pod], 0, FAIL_FAST)] == ["CrashLoopBackOff"]
+    assert pod_failures([pod], 0, Patience(restarts=3)) == []
+    assert pod_failure(pod, 0, Thresholds(restarts=3)) is None
+    pod = _pod(state={"waiting": {"reason": "CrashLoopBackOff"}}, restarts=3)
+    assert pod_failure(pod, 0, Thresholds(restarts=3))[0] == "CrashLoopBackOff"
+
+
+def test_err_image_pull_waits_out_only_the_callers_grace_period():
+    pod = _pod(state={"waiting": {"reason": "ErrImagePull"}})
+    pod["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    created = 1767225600.0
+    assert pod_failures([pod], created + 5, FAIL_FAST)[0].reason == "ErrImagePull"
+    assert pod_failures([pod], created + 5, Patience(pull_grace_seconds=120)) == []
+    assert pod_failures([pod], created + 121, Patience(pull_grace_seconds=120))[0].cause == "ErrImagePull"
+    # ImagePullBackOff and containers that cannot be created never wait.
+    for reason in ("ImagePullBackOff", "CreateContainerConfigError"):
+        waiting = _pod(state={"waiting": {"reason": reason}})
+        assert (
+            pod_failures([waiting], created, Patience(restarts=9, pull_grace_seconds=999))[0].reason == reason
+        )
+
+
+def test_daemonset_health_follows_kubectl_rollout_status():
+    ds = {"metadata": {"generation": 2}, "status": {"observedGeneration": 1}}
+    assert daemonset_health(ds).state == "progressing"
+    ds["status"] = {
+        "observedGeneration": 2,
+        "desiredNumberScheduled": 3,
+        "updatedNumberScheduled": 2,
+        "numberAvailable": 3,
+    }
+    assert daemonset_health(ds).message == "2 of 3 pods updated"
+    ds["status"]["updatedNumberScheduled"] = 3
+    assert object_health({"kind": "DaemonSet", **ds}).state == "healthy"
+
+
+def test_job_and_other_kinds():
+    failed = {
+        "kind": "Job",
+        "status": {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]},
+    }
+    assert job_health(failed) == object_health(failed)
+    assert job_health(failed).state == "failed" and "BackoffLimitExceeded" in job_health(failed).message
+    assert object_health({"kind": "Job", "status": {}}).state == "progressing"
+    assert object_health({"kind": "PersistentVolumeClaim", "status": {"phase": "Bound"}}).state == "healthy"
+    assert object_health({"kind": "PersistentVolumeClaim", "status": {"phase": "Lost"}}).state == "failed"
+    assert (
+        object_health({"kind": "Service", "spec": {"type": "LoadBalancer"}, "status": {}}).state
+        == "progressing"
+    )
+    custom = {
+        "kind": "Certificate",
+        "metadata": {"generation": 1},
+        "status": {
+            "observedGeneration": 1,
+            "conditions": [{"type": "Ready", "status": "False", "message": "issuing"}],
+        },
+    }
+    assert object_health(custom).state == "progressing"
+    custom["status"]["conditions"] = [{"type": "Stalled", "status": "True", "message": "bad issuer"}]
+    assert object_health(custom).state == "failed"
+
+
+def test_daemonset_revision_pods_by_template_generation():
+    ds = {"kind": "DaemonSet", "metadata": {"generation": 4}}
+    pods = [
+        {"metadata": {"name": n, "labels": {"pod-template-generation": g}}}
+        for n, g in (("a", "3"), ("b", "4"))
+    ]
+    assert [p["metadata"]["name"] for p in revision_pods(ds, [], pods)] == ["b"]
+
+
+def test_selector_string_honours_match_expressions():
+    selector = {
+        "matchLabels": {"app": "api"},
+        "matchExpressions": [
+            {"key": "tier", "operator": "In", "values": ["web", "edge"]},
+            {"key": "canary", "operator": "DoesNotExist"},
+            {"key": "zone", "operator": "NotIn", "values": ["a"]},
+            {"key": "team", "operator": "Exists"},
+        ],
+    }
+    assert selector_string(selector) == "app=api,tier in (edge,web),!canary,zone notin (a),team"
+    with pytest.raises(ValueError, match="Near"):
+        selector_string({"matchExpressions": [{"key": "x", "operator": "Near"}]})

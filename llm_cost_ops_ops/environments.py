@@ -187,6 +187,11 @@ class EnvironmentSpec(_Strict):
     protected: bool = pydantic.Field(default_factory=lambda data: data.get("name") == "prod")
     namespace: str
     overlay: str
+    # How the bundle is rendered: the kustomize overlay, or the Helm chart with its values file
+    # (default `<chart>/values-<name>.yaml`). Either way the same checks, deploy and ledger follow.
+    renderer: Literal["kustomize", "helm"] = "kustomize"
+    chart: str = "charts/llm-cost-ops"
+    chart_values: str = ""
     kubernetes_version: KubernetesVersion
     mutable_image_tags: bool = False
     placeholder_secret: bool = False
@@ -208,6 +213,12 @@ class EnvironmentSpec(_Strict):
 
     def overlay_path(self, root: Path) -> Path:
         return root / self.overlay
+
+    def chart_path(self, root: Path) -> Path:
+        return root / self.chart
+
+    def chart_values_path(self, root: Path) -> Path:
+        return root / (self.chart_values or f"{self.chart}/values-{self.name}.yaml")
 
 
 class _Defaults(_Strict):

@@ -14,12 +14,14 @@ import dagster as dg
 
 from ..bundles.contract import check_contract
 from ..bundles.findings import Finding, errors
+from ..bundles.helm_lint import check_chart_lint
 from ..bundles.model import RenderedBundle
 from ..bundles.policy import check_policy
 from ..bundles.reachability import matrix_table
 from ..bundles.references import check_references
 from ..bundles.schema import check_schema
 from ..environments import EnvironmentSpec
+from ..paths import project_root
 from .resources import PlatformManifests
 
 MAX_TABLE_ROWS = 200
@@ -70,9 +72,11 @@ CheckFn = Callable[[RenderedBundle, EnvironmentSpec], list[Finding]]
 
 CHECKS: dict[str, tuple[CheckFn, str]] = {
     "schema": (
-        lambda bundle, spec: check_schema(bundle, spec.kubernetes_version),
+        lambda bundle, spec: check_schema(bundle, spec.kubernetes_version)
+        + check_chart_lint(spec, project_root()),
         "Every object validates strictly against the Kubernetes OpenAPI schema of the environment's "
-        "target version; unserved APIs are errors, custom resources are listed as needing their CRD.",
+        "target version; unserved APIs are errors, custom resources are listed as needing their CRD; "
+        "for a Helm environment, Helm's own lint of the chart with its values.",
     ),
     "policy": (
         check_policy,
@@ -106,6 +110,13 @@ def _bundle_check(spec: EnvironmentSpec, name: str) -> dg.AssetChecksDefinition:
     return _check
 
 
+def _rendered_from(spec: EnvironmentSpec) -> str:
+    if spec.renderer == "helm":
+        values = spec.chart_values or f"{spec.chart}/values-{spec.name}.yaml"
+        return f"the chart `{spec.chart}` with `{values}` rendered with Helm's SDK"
+    return f"`{spec.overlay}` rendered with kustomize"
+
+
 def bundle_definitions(spec: EnvironmentSpec) -> dg.Definitions:
     """The bundle asset of one environment and its blocking checks (schema, policy, contract,
     references)."""
@@ -113,11 +124,11 @@ def bundle_definitions(spec: EnvironmentSpec) -> dg.Definitions:
     @dg.asset(
         key=bundle_key(spec.name),
         group_name=spec.name,
-        kinds={"kubernetes", "kustomize"},
+        kinds={"kubernetes", spec.renderer},
         tags={"env": spec.name},
         io_manager_key="bundle_io_manager",
         description=(
-            f"The {spec.name} platform bundle: `{spec.overlay}` rendered with kustomize into namespace "
+            f"The {spec.name} platform bundle: {_rendered_from(spec)} into namespace "
             f"`{spec.namespace}`, stored content-addressed by its sha256 digest."
         ),
     )

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from ..bundles.external_database import for_database_mode
 from ..bundles.model import RenderedBundle
-from ..bundles.render import render_overlay
+from ..bundles.renderers import render_environment
 from ..bundles.schema import ensure_known_kinds
 from ..bundles.store import BundleStore
 from ..environments import EnvironmentSpec, load_environments
@@ -18,7 +18,7 @@ from ..paths import project_root
 
 
 class PlatformManifests(dg.ConfigurableResource):
-    """The platform's kustomize tree and the environment contract it is held to."""
+    """The platform's kustomize tree and Helm chart, and the environment contract they are held to."""
 
     project_dir: str = Field(
         default="", description="Directory holding manifests/ and environments.yaml (default: this checkout)."
@@ -50,12 +50,11 @@ class PlatformManifests(dg.ConfigurableResource):
             raise ConfigError(f"{self.root / 'environments.yaml'}: no environment named {name!r}") from None
 
     def render(self, name: str) -> RenderedBundle:
-        """Render one environment's overlay (without the database component when the environment's
-        database is external); raises RenderError with one line naming the file."""
+        """Render one environment with its renderer, kustomize or Helm (without the database
+        component when the environment's database is external); raises RenderError with one line
+        naming the file."""
         spec = self.environment(name)
-        bundle = render_overlay(
-            name, spec.overlay_path(self.root), root=self.root, kubectl=self.kubectl or None
-        )
+        bundle = render_environment(spec, self.root, kubectl=self.kubectl or None)
         ensure_known_kinds(bundle, spec.kubernetes_version)
         return for_database_mode(bundle, spec)
 

@@ -13,6 +13,7 @@ template)`: generated, so checks that re-read source files leave it alone). Test
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +50,17 @@ def read_values(environment: str, values_file: Path, root: Path) -> dict[str, An
     return values
 
 
+_LITERAL_VALUE = re.compile(r"^\s+[A-Za-z0-9_.-]+:\s+(?P<value>[^\s#{][^#]*?)\s*$")
+
+
 def _placeholder_secrets(chart: Path) -> list[str]:
-    """Values of Secret templates written literally in the chart, masked in any error line."""
+    """Values written literally in the chart's Secret templates, masked in any error line."""
     found: list[str] = []
     for template in (chart / "templates").rglob("*.yaml"):
         text = template.read_text(errors="replace")
-        if "kind: Secret" in text:
-            found += [line.split(":", 1)[1].strip() for line in text.splitlines() if "changeme" in line]
-    return found
+        if re.search(r"^kind: Secret$", text, flags=re.M):
+            found += [m["value"] for m in map(_LITERAL_VALUE.match, text.splitlines()) if m]
+    return [value for value in found if "changeme" in value]
 
 
 def _objects(environment: str, rendered: dict[str, str], chart_shown: str) -> list[ManifestObject]:

@@ -68,6 +68,7 @@ def run_migrations(
         return {"mode": "direct", "applied": [str(v) for v in report.versions], "dry_run": dry_run}
     if not image:
         raise ValueError(f"{spec.name}: job-mode migrations need the application image")
+    from ..k8s.errors import MigrationJobFailed
     from ..k8s.migration_job import JobTiming, MigrationJobSpec, run_migration_job
 
     job = MigrationJobSpec(
@@ -76,7 +77,19 @@ def run_migrations(
         command=tuple(spec.migrations.command),
         active_deadline_seconds=int(spec.migrations.deadline_seconds),
     )
+    wanted = _directory_versions()
     before = _applied_versions(spec, databases)
+    if before is not None and target is None and wanted <= before:
+        context.log.info(
+            f"{spec.name}: the ledger holds all {len(wanted)} migrations; no migration Job created"
+        )
+        return {"mode": "job", "job": "none: nothing pending", "applied": [], "verified": True}
+    if before is None:
+        context.log.warning(
+            f"{spec.name}: the migration ledger cannot be read from Dagster "
+            f"({spec.migrations.dsn_variable(spec.name)} is not set): the Job runs without knowing what is "
+            "pending, and its result cannot be verified"
+        )
     result = run_migration_job(
         kubernetes.connect(spec.deploy.kube_context),
         job,
@@ -84,16 +97,35 @@ def run_migrations(
         timing=JobTiming(deadline_seconds=spec.migrations.deadline_seconds + 60),
         log=context.log.info,
     )
-    # The Job's output is the app's own; where Dagster can read the ledger, the versions the Job
-    # applied are the ledger's new rows.
+    # The Job's output is the app's own: a Job that exits 0 is not proof. Where Dagster can read the
+    # ledger, every migration of the directory must be in it afterwards.
     after = _applied_versions(spec, databases)
+    if after is not None:
+        expected = {v for v in wanted if target is None or v <= target}
+        missing = sorted(expected - after)
+        if missing:
+            raise MigrationJobFailed(
+                f"{spec.name}: migration Job {result.name} completed, but the ledger lacks "
+                f"{len(missing)} of {len(expected)} migrations: {', '.join(map(str, missing))}",
+                job=result.name,
+                exit_code=0,
+                last_lines=result.log_lines,
+            )
     applied = sorted(after - before) if before is not None and after is not None else []
     return {
         "mode": "job",
         "job": result.name,
         "applied": [str(v) for v in applied],
+        "verified": after is not None,
         "log_tail": list(result.log_lines[-5:]),
     }
+
+
+def _directory_versions() -> set[int]:
+    """The up (or simple) migrations of the platform's `migrations/` directory."""
+    from ..postgres.source import load_migrations
+
+    return {m.version for m in load_migrations() if m.kind != "down"}
 
 
 def _applied_versions(spec: EnvironmentSpec, databases: DatabaseResource) -> set[int] | None:
@@ -151,10 +183,12 @@ def schema_definitions(spec: EnvironmentSpec) -> dg.Definitions:
 
         if not databases.configured(spec):
             variable = spec.migrations.dsn_variable(env)
+            # Not evaluated is not a pass: WARN, so it shows and does not block.
             return dg.AssetCheckResult(
-                passed=True,
+                passed=False,
                 severity=dg.AssetCheckSeverity.WARN,
-                description=f"not checked: {variable} is not set",
+                description=f"not evaluated: {variable} is not set, the ledger cannot be read",
+                metadata={"evaluated": False},
             )
         problems = Migrator(databases.dsn(spec)).problems()
         return dg.AssetCheckResult(

@@ -21,7 +21,6 @@ from ..bundles.reachability import matrix_table
 from ..bundles.references import check_references
 from ..bundles.schema import check_schema
 from ..environments import EnvironmentSpec
-from ..paths import project_root
 from .resources import PlatformManifests
 
 MAX_TABLE_ROWS = 200
@@ -72,8 +71,7 @@ CheckFn = Callable[[RenderedBundle, EnvironmentSpec], list[Finding]]
 
 CHECKS: dict[str, tuple[CheckFn, str]] = {
     "schema": (
-        lambda bundle, spec: check_schema(bundle, spec.kubernetes_version)
-        + check_chart_lint(spec, project_root()),
+        lambda bundle, spec: check_schema(bundle, spec.kubernetes_version),
         "Every object validates strictly against the Kubernetes OpenAPI schema of the environment's "
         "target version; unserved APIs are errors, custom resources are listed as needing their CRD; "
         "for a Helm environment, Helm's own lint of the chart with its values.",
@@ -103,9 +101,12 @@ def _bundle_check(spec: EnvironmentSpec, name: str) -> dg.AssetChecksDefinition:
     run_check, description = CHECKS[name]
 
     @dg.asset_check(asset=bundle_key(spec.name), name=name, blocking=True, description=description)
-    def _check(bundle: RenderedBundle) -> dg.AssetCheckResult:
+    def _check(bundle: RenderedBundle, manifests: PlatformManifests) -> dg.AssetCheckResult:
+        findings = run_check(bundle, spec)
+        if name == "schema":  # Helm's own lint of the chart the bundle came from
+            findings += check_chart_lint(spec, manifests.root)
         extra = {"kubernetes_version": spec.kubernetes_version} if name == "schema" else None
-        return _result(run_check(bundle, spec), extra)
+        return _result(findings, extra)
 
     return _check
 

@@ -199,7 +199,9 @@ def deploy_definitions(
         hooks = {}
         if spec.migrations.mode != "off":
             hooks["migrate"] = _migration_hook(context, spec, bundle, databases, kubernetes, backups)
-        result, release = execute_release(kube, request, hooks=hooks, log=context.log.info)
+        result, release = execute_release(
+            kube, request, hooks=hooks, log=context.log.info, warn=context.log.warning
+        )
         if release is None:
             context.log_event(
                 dg.AssetObservation(

@@ -89,9 +89,12 @@ class DeployEngine:
         sleeper: Callable[[float], None] = time.sleep,
         log: Callable[[str], None] = lambda _: None,
         heartbeat: Callable[[], None] = lambda: None,
+        warn: Callable[[str], None] | None = None,
     ):
         self.kube, self.environment = kube, environment
         self.clock, self.sleeper, self.log = clock, sleeper, log
+        # Warnings go to the run's log as they happen, so a run that fails later still shows them.
+        self.warn = warn or log
         self.heartbeat = heartbeat  # called between polls of every wait (the Lease renews there)
 
     def prepare(
@@ -189,6 +192,8 @@ class DeployEngine:
         if not options.manage_namespace:
             objects = [o for o in objects if o.get("kind") != "Namespace"]
         bodies, result.warnings, skipped = self.prepare(objects)
+        for warning in result.warnings:
+            self.warn(warning)
         created_namespaces = self.ensure_namespaces(bodies, options.dry_run)
         try:
             plan, to_send, prune = self._plan(bodies, namespace, options, created_namespaces)

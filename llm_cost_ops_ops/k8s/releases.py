@@ -75,6 +75,7 @@ def execute_release(
     clock: Callable[[], float] = time.monotonic,
     sleeper: Callable[[float], None] = time.sleep,
     log: Callable[[str], None] = lambda _: None,
+    warn: Callable[[str], None] | None = None,
 ) -> tuple[DeployResult, Release | None]:
     """Apply a bundle under the environment's Lease and record the release, healthy or failed.
 
@@ -83,7 +84,7 @@ def execute_release(
     """
     objects: list[dict[str, Any]] = load_documents(request.bundle_text)
     if request.options.dry_run:
-        engine = DeployEngine(kube, request.environment, clock=clock, sleeper=sleeper, log=log)
+        engine = DeployEngine(kube, request.environment, clock=clock, sleeper=sleeper, log=log, warn=warn)
         return engine.deploy(objects, request.namespace, request.options, digest=request.digest), None
     lease = EnvironmentLease(kube, request.namespace, request.run_id, request.lease_seconds)
     ledger = ReleaseLedger(kube, request.environment, request.namespace, request.history)
@@ -94,7 +95,7 @@ def execute_release(
             lease.renew_if_due()
 
     engine = DeployEngine(
-        kube, request.environment, clock=clock, sleeper=sleeper, log=log, heartbeat=heartbeat
+        kube, request.environment, clock=clock, sleeper=sleeper, log=log, heartbeat=heartbeat, warn=warn
     )
 
     def take_lease() -> None:

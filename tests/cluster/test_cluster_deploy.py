@@ -183,7 +183,9 @@ def test_service_monitor_is_applied_once_its_crd_is_installed(
             ),
             "CRD removed",
         )
-    first, _ = deploy(kube, bundle, "run-1")
+    logged: list[str] = []
+    first, _ = deploy(kube, bundle, "run-1", warn=logged.append)
+    assert any("no CRD for monitoring.coreos.com/v1 ServiceMonitor" in w for w in logged)  # in the run's log
     monitor = {o.ref: o for o in first.outcomes()}[f"ServiceMonitor/{cluster_namespace}/{API}"]
     assert (monitor.action, monitor.detail) == ("skipped", "CRD not installed")
     assert any("no CRD for monitoring.coreos.com/v1 ServiceMonitor" in w for w in first.warnings)

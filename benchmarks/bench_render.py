@@ -3,7 +3,9 @@
 Both are measured in the same run (the machines are noisy: read the ratio). Both render the three
 overlays the same way, one after the other: the baseline runs bare kustomize on each, as
 `kubectl apply -k` users do; ours renders each overlay and runs the schema, policy, contract and
-references checks. Also times
+references checks. In the same rounds it times the Helm render of the three environments (the chart
+with each values file, through Helm's Go SDK) against the kustomize render (our renderer, without
+the checks), and prints both. Also times
 `dagster definitions validate` for this code location and for an empty one (the CLI's own floor).
 The headline figure is the last line.
 """
@@ -22,6 +24,7 @@ from llm_cost_ops_ops.bundles.findings import errors
 from llm_cost_ops_ops.bundles.policy import check_policy
 from llm_cost_ops_ops.bundles.references import check_references
 from llm_cost_ops_ops.bundles.render import kubectl_binary, render_overlay
+from llm_cost_ops_ops.bundles.renderers import HelmRenderer, KustomizeRenderer
 from llm_cost_ops_ops.bundles.schema import check_schema, ensure_known_kinds
 from llm_cost_ops_ops.environments import load_environments
 from llm_cost_ops_ops.paths import project_root
@@ -50,6 +53,14 @@ def render_and_check(root: Path) -> float:
     return time.perf_counter() - started
 
 
+def render_only(root: Path, renderer: HelmRenderer | KustomizeRenderer) -> float:
+    specs = load_environments(root / "environments.yaml")
+    started = time.perf_counter()
+    for spec in specs.values():
+        renderer.render(spec, root)
+    return time.perf_counter() - started
+
+
 def validate_seconds(*target: str) -> float:
     started = time.perf_counter()
     subprocess.run(
@@ -65,11 +76,15 @@ def main() -> None:
     kubectl = kubectl_binary()
     overlays = [spec.overlay_path(root) for spec in load_environments().values()]
     cold = render_and_check(root)  # loads the JSON schemas once for the process
-    ours, bare = [], []
-    for _ in range(ROUNDS):  # interleaved, so both see the same machine load
+    helm_cold = render_only(root, HelmRenderer())  # loads the Go library once for the process
+    ours, bare, helm, kustomize = [], [], [], []
+    for _ in range(ROUNDS):  # interleaved, so all see the same machine load
         bare.append(bare_kustomize(kubectl, overlays))
         ours.append(render_and_check(root))
+        kustomize.append(render_only(root, KustomizeRenderer(kubectl)))
+        helm.append(render_only(root, HelmRenderer()))
     ours_median, bare_median = statistics.median(ours), statistics.median(bare)
+    helm_median, kustomize_median = statistics.median(helm), statistics.median(kustomize)
     with tempfile.TemporaryDirectory() as tmp:
         empty = Path(tmp) / "empty_defs.py"
         empty.write_text("import dagster as dg\n\ndefs = dg.Definitions()\n")
@@ -80,6 +95,10 @@ def main() -> None:
     print(
         f"render (sequential) + schema/policy/contract/references checks: {ours_median:.3f} s "
         f"(first round, loading schemas: {cold:.3f} s)"
+    )
+    print(
+        f"render only, sequential: kustomize {kustomize_median:.3f} s, helm (SDK) {helm_median:.3f} s "
+        f"(helm / kustomize: {helm_median / kustomize_median:.2f}; first helm render: {helm_cold:.3f} s)"
     )
     print(
         f"dagster definitions validate: {our_validate:.2f} s "

@@ -65,3 +65,37 @@ def renderer_for(spec: EnvironmentSpec, *, kubectl: str | None = None) -> Render
 def render_environment(spec: EnvironmentSpec, root: Path, *, kubectl: str | None = None) -> RenderedBundle:
     """Render one environment with its renderer. Raises RenderError (one line naming the file)."""
     return renderer_for(spec, kubectl=kubectl).render(spec, root)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m llm_cost_ops_ops.bundles.renderers ENV [--renderer kustomize|helm]`: print the
+    environment's bundle (canonical YAML) rendered with its renderer or the one given."""
+    import argparse
+    import sys
+
+    from ..environments import load_environments
+    from ..errors import OpsError
+    from ..paths import project_root
+
+    parser = argparse.ArgumentParser(prog="python -m llm_cost_ops_ops.bundles.renderers")
+    parser.add_argument("environment")
+    parser.add_argument("--renderer", choices=["kustomize", "helm"], help="default: the environment's")
+    args = parser.parse_args(argv)
+    root = project_root()
+    try:
+        spec = load_environments(root / "environments.yaml").get(args.environment)
+        if spec is None:
+            raise OpsError(f"environments.yaml: no environment named {args.environment!r}")
+        if args.renderer:
+            spec = spec.model_copy(update={"renderer": args.renderer})
+        bundle = render_environment(spec, root)
+    except OpsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(bundle.text)
+    print(f"# {bundle.environment}: {len(bundle.objects)} objects, {bundle.digest}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,6 +7,7 @@ while a deploy, rollback or migration of the environment is queued or running.
 
 # No `from __future__ import annotations`: Dagster reads context and resource annotations.
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from ..k8s.rollback_guard import SchemaVerdict, check_rollback_schema, down_migr
 from ..paths import project_root
 from ..remediation import decide, remediation_job
 from .drift import drift_check_key, drift_definitions
+from .heal import heal_definitions, heal_job_name
 from .kubernetes import KubernetesResource
 from .notify import NotifierResource
 from .remediation import (
@@ -163,16 +165,18 @@ def rollout_sensor(spec: EnvironmentSpec, clock: Clock = time.time) -> dg.Sensor
 
 
 def self_heal_sensor(spec: EnvironmentSpec, clock: Clock = time.time) -> dg.SensorDefinition:
-    """Drift reported by the `drift` check -> a redeploy, through the same remediation path."""
+    """Drift reported by the `drift` check -> a `heal_<env>` run (the running release re-applied
+    with force, other managers' additions removed), under the same remediation limits."""
     env, ops = spec.name, spec.operations
     check_key = drift_check_key(env)
 
     @dg.sensor(
         name=f"drift_self_heal_{env}",
-        job_name=f"deploy_{env}",
+        job_name=heal_job_name(env),
         minimum_interval_seconds=max(ops.sensor_interval_seconds, 60),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Redeploys {env} when its drift check finds drift (operations.self_heal).",
+        description=f"Heals {env} back to its running release when its drift check finds drift "
+        "(operations.self_heal).",
     )
     def _sensor(context: dg.SensorEvaluationContext, notifier: NotifierResource):
         now = clock()
@@ -195,6 +199,7 @@ def self_heal_sensor(spec: EnvironmentSpec, clock: Clock = time.time) -> dg.Sens
         )
         if decision.action == "run":
             state.runs[key] = now
+            decision = dataclasses.replace(decision, job=heal_job_name(env))
             request = run_request(decision, env, key, f"drift found by run {record.run_id}")
             return dg.SensorResult(run_requests=[request], cursor=state.dump(now))
         if decision.action == "alert":
@@ -211,4 +216,6 @@ def sensor_definitions(spec: EnvironmentSpec, *, clock: Clock = time.time) -> dg
     sensors = [rollout_sensor(spec, clock)]
     if spec.operations.self_heal:
         sensors.append(self_heal_sensor(spec, clock))
-    return dg.Definitions.merge(drift_definitions(spec), dg.Definitions(sensors=sensors))
+    return dg.Definitions.merge(
+        drift_definitions(spec), heal_definitions(spec), dg.Definitions(sensors=sensors)
+    )

@@ -242,6 +242,24 @@ class Kube:
         """Replace with the body's resourceVersion: a concurrent writer makes this fail with 409."""
         return self._write("replace", body)
 
+    def json_patch(
+        self, api_version: str, kind: str, name: str, namespace: str, ops: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """An RFC 6902 JSON patch (removes what server-side apply cannot: another manager's fields)."""
+        res = self._res(api_version, kind)
+        got = self.call(
+            f"patch {kind} {namespace or '-'}/{name}",
+            lambda: self.dynamic.patch(
+                res,
+                body=ops,
+                name=name,
+                namespace=namespace if res.namespaced else None,
+                content_type="application/json-patch+json",
+                field_manager=self.field_manager,
+            ),
+        )
+        return got.to_dict()
+
     def _write(self, verb: str, body: dict[str, Any]) -> dict[str, Any]:
         res = self._res(body["apiVersion"], body["kind"])
         namespace = body["metadata"].get("namespace") if res.namespaced else None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..bundles.model import load_documents
 from .engine import comparable, hpa_targets
+from .foreign import ForeignField, foreign_additions
 from .inventory import inventory_selector, labelled, object_key, ref
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class DriftedObject:
     ref: str
     fields: list[str]
     missing: bool = False
+    foreign: tuple[ForeignField, ...] = ()  # added by other managers: self-heal removes them
 
     def __str__(self) -> str:
         return f"{self.ref}: missing" if self.missing else f"{self.ref}: {', '.join(self.fields)}"
@@ -86,8 +88,15 @@ def detect_drift(kube: Kube, environment: str, namespace: str, release: Release)
             report.skipped.append(f"{api_version} {kind}")
             continue
         served.append((api_version, kind))
-        scope = "" if kind == "Namespace" else namespace
-        for item in kube.list(api_version, kind, scope, inventory_selector(environment)):
+        if kind == "Namespace":  # read by name: a cluster-wide list would see other environments'
+            for body in bodies:
+                if body["kind"] == "Namespace":
+                    found = kube.get(api_version, kind, body["metadata"]["name"])
+                    if found is not None:
+                        found.update(apiVersion=api_version, kind=kind)
+                        live[object_key(found)] = found
+            continue
+        for item in kube.list(api_version, kind, namespace, inventory_selector(environment)):
             item.setdefault("apiVersion", api_version)
             item.setdefault("kind", kind)
             live[object_key(item)] = item
@@ -103,9 +112,12 @@ def detect_drift(kube: Kube, environment: str, namespace: str, release: Release)
             body = {**body, "spec": {**body.get("spec", {}), "replicas": current["spec"]["replicas"]}}
         wanted = kube.apply(body, dry_run=True, force=True)
         fields = field_diff(comparable(wanted), comparable(current))
+        # The dry-run keeps what other managers own: their additions are read from managedFields.
+        foreign = foreign_additions(body, current)
+        fields += [f"{f.display} (added by {f.manager})" for f in foreign]
         if fields:
             shown = fields[:MAX_FIELDS] + (
                 [f"… {len(fields) - MAX_FIELDS} more"] if len(fields) > MAX_FIELDS else []
             )
-            report.drifted.append(DriftedObject(ref(body), shown))
+            report.drifted.append(DriftedObject(ref(body), shown, foreign=tuple(foreign)))
     return report

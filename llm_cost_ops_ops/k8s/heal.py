@@ -1,0 +1,90 @@
+"""Self-heal: put the environment back to the release that is running, not to the current overlay.
+
+The running release's stored bundle is re-applied with `force`, so this project takes back every
+field it owns that another manager changed (the fields drift reported), and fields other managers
+added inside the bundle's specs (an env var from `kubectl set env`, see foreign.py) are removed
+with a JSON patch. All of it under the environment's Lease. After a rollback the running release is
+the rolled-back one, so a heal never rolls the environment forward again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..bundles.model import load_documents
+from .engine import DeployOptions
+from .foreign import foreign_additions, removal_patch
+from .inventory import labelled, ref
+from .lease import EnvironmentLease
+from .releases import ReleaseRequest, execute_release
+
+if TYPE_CHECKING:
+    from .client import Kube
+    from .ledger import Release, ReleaseLedger
+    from .outcomes import DeployResult
+
+
+@dataclass
+class HealResult:
+    target: Release
+    deploy: DeployResult
+    release: Release | None
+    removed: dict[str, list[str]] = field(default_factory=dict)  # object -> fields removed (by manager)
+
+
+def execute_heal(
+    kube: Kube,
+    ledger: ReleaseLedger,
+    namespace: str,
+    run_id: str,
+    options: DeployOptions,
+    *,
+    lease_seconds: int = 1800,
+    log: Callable[[str], None] = lambda _: None,
+) -> HealResult:
+    """Remove other managers' additions and re-apply the running release with force.
+
+    Raises ReleaseNotFound (no healthy release), LeaseHeld, or what the deploy engine raises.
+    """
+    target = ledger.last_healthy()
+    request = ReleaseRequest(
+        ledger.environment,
+        namespace,
+        target.digest,
+        target.bundle,
+        target.images,
+        run_id,
+        dataclasses.replace(options, force_conflicts=True, prune=False),
+        operation="heal",
+        rollback_of=target.revision,
+        lease_seconds=lease_seconds,
+        history=ledger.history,
+    )
+    lease = EnvironmentLease(kube, namespace, run_id, lease_seconds)
+    lease.acquire()
+    removed: dict[str, list[str]] = {}
+    try:
+        for body in load_documents(target.bundle):
+            body = labelled(body, ledger.environment)
+            meta = body["metadata"]
+            if (
+                meta.get("namespace", namespace) != namespace
+                or kube.resource(body["apiVersion"], body["kind"]) is None
+            ):
+                continue
+            live = kube.get(body["apiVersion"], body["kind"], meta["name"], meta.get("namespace", ""))
+            additions = foreign_additions(body, live) if live else []
+            if additions:
+                kube.json_patch(
+                    body["apiVersion"], body["kind"], meta["name"], meta.get("namespace", ""),
+                    removal_patch(live, additions),
+                )  # fmt: skip
+                removed[ref(body)] = [f"{a.display} (added by {a.manager})" for a in additions]
+                log(f"removed from {ref(body)}: {', '.join(removed[ref(body)])}")
+        result, release = execute_release(kube, request, log=log)
+    finally:
+        lease.release()
+    return HealResult(target, result, release, removed)

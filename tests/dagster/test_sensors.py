@@ -311,7 +311,7 @@ def test_drift_self_heal(staging, instance):
     result = dg.materialize([deployed, drift], instance=instance, raise_on_error=False)
     first = tick()
     assert [(r.job_name, r.run_key) for r in first.run_requests] == [
-        ("deploy_staging", f"staging:drift@{result.run_id}")
+        ("heal_staging", f"staging:drift@{result.run_id}")  # the running release, not the overlay
     ]
     assert tick(first.cursor).run_requests == []
     assert {s.name for s in sensor_definitions(spec).sensors} == {

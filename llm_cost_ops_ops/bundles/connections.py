@@ -83,7 +83,7 @@ def _check_host(bundle, spec, obj, field, host: str, port: int | None) -> Iterat
     elif port is not None and all(
         p.get("port") != port for p in (service.body.get("spec") or {}).get("ports") or []
     ):
-        yield finding("connection-host", bundle, obj, field, f"Service {service.ref} has no port {port}")
+        yield finding("connection-host", bundle, obj, field, f"{service.ref} has no port {port}")
 
 
 def connection_hosts_exist(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:

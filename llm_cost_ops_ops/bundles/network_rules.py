@@ -25,7 +25,9 @@ def network_peers_select(bundle: RenderedBundle, spec: EnvironmentSpec) -> Itera
     """Every policy applies to some pod; every peer selects some namespace and some pod."""
     reach = Reachability(bundle)
     bundle_namespaces = set(bundle.namespaces())
-    bundle_pods = [p for p in reach.pods if p.in_bundle]
+    # The tree's own pods: the migration Job's pods are this project's, they carry no label of the tree.
+    rendered = {o.ref for o in bundle.objects}
+    bundle_pods = [p for p in reach.pods if p.in_bundle and p.name in rendered]
     for policy, body in reach.policies:
         selector = body.get("podSelector")
         if not is_empty_selector(selector) and not any(reach.selects(policy, body, p) for p in reach.pods):

@@ -16,11 +16,10 @@ from .findings import Finding
 from .images import entry_takes_effect, moving_reason
 from .model import ManifestObject, RenderedBundle
 from .platform import (
-    API_APP,
     COMPONENT_LABEL,
-    NAME_LABEL,
     WRITABLE_ROOT_ANNOTATION,
 )
+from .roles import RoleLookup
 from .secrets import is_placeholder
 from .selectors import is_empty_selector
 
@@ -41,10 +40,6 @@ def _workloads(bundle: RenderedBundle) -> Iterator[tuple[ManifestObject, str, di
 
 def _pod_labels(template: dict[str, Any]) -> dict[str, str]:
     return (template.get("metadata") or {}).get("labels") or {}
-
-
-def _named(bundle: RenderedBundle, app: str) -> list[tuple[ManifestObject, dict[str, Any]]]:
-    return [(o, t) for o, _, t in _workloads(bundle) if _pod_labels(t).get(NAME_LABEL) == app]
 
 
 def pod_runs_as_non_root(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
@@ -152,23 +147,24 @@ def containers_have_requests_and_limits(bundle: RenderedBundle, spec: Environmen
 
 
 def api_has_probes(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterator[Finding]:
-    """The API's containers have startup, readiness and liveness probes."""
-    api = _named(bundle, API_APP)
-    if not api:
-        yield _finding("api-probes", bundle, None, "", f"no workload with {NAME_LABEL}={API_APP}")
-    for obj, _ in api:
-        for cpath, container in obj.containers():
-            if "initContainers" in cpath:
-                continue
-            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-                if not container.get(probe):
-                    yield _finding(
-                        "api-probes",
-                        bundle,
-                        obj,
-                        f"{cpath}.{probe}",
-                        f"API container {container.get('name')} has no {probe}",
-                    )
+    """The API's containers have startup, readiness and liveness probes. The API is found by role
+    (labels or image), so a tree with its own labels or names is judged too."""
+    found = RoleLookup(bundle, spec).find("api")
+    if found.obj is None:
+        yield _finding("api-probes", bundle, None, "", found.missing)
+        return
+    for cpath, container in found.obj.containers():
+        if "initContainers" in cpath:
+            continue
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            if not container.get(probe):
+                yield _finding(
+                    "api-probes",
+                    bundle,
+                    found.obj,
+                    f"{cpath}.{probe}",
+                    f"API container {container.get('name')} has no {probe}",
+                )
 
 
 # Tags that name an environment move with it (`:staging` is whatever staging last built).

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import yaml
+
 from ..environments import EnvironmentSpec
 from .access_refs import bindings_resolve, config_references_resolve, service_accounts_exist
 from .connections import connection_hosts_exist, scrape_configs_select, service_monitors_select
@@ -52,7 +54,7 @@ def check_references(bundle: RenderedBundle, spec: EnvironmentSpec) -> list[Find
     for rule in RULES:
         try:
             findings.extend(rule(bundle, spec))
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OSError, yaml.YAMLError) as exc:
             message = f"{rule.__name__} could not evaluate the bundle ({type(exc).__name__}: {exc})"
             findings.append(Finding(CHECK, "could-not-evaluate", bundle.environment, "-", "", message))
     return findings

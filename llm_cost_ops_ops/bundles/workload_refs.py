@@ -111,12 +111,12 @@ def ingress_backends_exist(bundle: RenderedBundle, spec: EnvironmentSpec) -> Ite
             if "number" in port and all(p.get("port") != port["number"] for p in ports):
                 yield finding(
                     "ingress-backend", bundle, ingress, f"{field}.port.number",
-                    f"Service {service.ref} has no port {port['number']}",
+                    f"{service.ref} has no port {port['number']}",
                 )  # fmt: skip
             if "name" in port and all(p.get("name") != port["name"] for p in ports):
                 yield finding(
                     "ingress-backend", bundle, ingress, f"{field}.port.name",
-                    f"Service {service.ref} has no port named {port['name']!r}",
+                    f"{service.ref} has no port named {port['name']!r}",
                 )  # fmt: skip
 
 

@@ -1,7 +1,7 @@
 """The manifests/<env> assets and their blocking checks, run in process (llm_cost_ops_ops.defs.bundles).
 
 Cases:
-- the real render_and_check job succeeds with all 9 checks passing;
+- the real render_and_check job succeeds with all 12 checks (4 per environment) passing;
 - each materialization records the digest (sha256:, the digest of the stored bundle), object count,
   objects by kind, images, namespace and a markdown table of the objects with their source files;
 - each check reports errors/warnings counts in its metadata, the schema check its target version;
@@ -157,7 +157,7 @@ def test_failed_contract_check_blocks_only_its_downstream(project_copy, tmp_path
     evaluations = _evaluations(result)
     failed = {key for key, ev in evaluations.items() if not ev.passed}
     assert failed == {"manifests/staging:contract"}
-    assert len(evaluations) == 9
+    assert len(evaluations) == len(ENVIRONMENTS) * len(CHECKS)
     contract = evaluations["manifests/staging:contract"]
     assert contract.description == (
         "[staging] Deployment/llm-cost-ops-staging/llm-cost-ops spec.replicas: "

@@ -3,7 +3,7 @@
 Cases:
 - definitions load and validate, every job resolves;
 - the bundle asset keys are manifests/dev, manifests/staging and manifests/prod, each with blocking
-  schema, policy and contract checks;
+  schema, policy, contract and references checks;
 - the render jobs select the right assets and run in process;
 - loading the definitions renders nothing (no subprocess is started);
 - every jobs/<operation>/<env>[.<variant>].yaml validates against job <operation>_<env>, and
@@ -55,7 +55,7 @@ def test_bundle_asset_keys():
     }
 
 
-def test_every_bundle_has_three_blocking_checks():
+def test_every_bundle_has_four_blocking_checks():
     graph = definitions.defs.resolve_asset_graph()
     checks = {
         (key.asset_key.to_user_string(), key.name): key
@@ -63,7 +63,7 @@ def test_every_bundle_has_three_blocking_checks():
         if key.asset_key.path[0] == "manifests"
     }
     assert checks.keys() == {
-        (f"manifests/{env}", check) for env in ENVIRONMENTS for check in ("schema", "policy", "contract")
+        (f"manifests/{env}", check) for env in ENVIRONMENTS for check in ("schema", "policy", "contract", "references")
     }
     for key in checks.values():
         assert graph.get_check_spec(key).blocking, key.to_user_string()

@@ -200,9 +200,22 @@ def test_init_containers_need_requests_and_limits(staging):
 
 
 def test_no_api_workload_is_a_probe_finding(staging):
-    [finding] = _run(policy.api_has_probes, [_workload(name="postgres", app="postgres")], staging)
+    database = _workload(name="postgres", app="postgres", component="database")
+    database["spec"]["template"]["spec"]["containers"][0]["image"] = "postgres:16.6-alpine"
+    [finding] = _run(policy.api_has_probes, [database], staging)
     assert finding.object_ref == "-"
-    assert "no workload with app.kubernetes.io/name=llm-cost-ops" in finding.message
+    assert "found no Deployment playing the api role" in finding.message
+    assert "app.kubernetes.io/name=llm-cost-ops, or running the llm-cost-ops image" in finding.message
+
+
+def test_api_found_by_image_needs_probes_whatever_its_labels(staging):
+    api = _workload(name="cost-api", app="cost-api", component="backend")
+    [container] = api["spec"]["template"]["spec"]["containers"]
+    container.pop("readinessProbe", None)
+    findings = _run(policy.api_has_probes, [api], staging)
+    assert [(f.object_ref, f.field) for f in findings] == [
+        (f"Deployment/{NS}/cost-api", "spec.template.spec.containers[0].readinessProbe")
+    ]
 
 
 def test_api_init_containers_need_no_probes(staging):

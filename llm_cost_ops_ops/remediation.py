@@ -29,6 +29,22 @@ def remediation_job(policy: Policy, environment: str) -> str | None:
     return f"{prefix}_{environment}" if prefix else None
 
 
+# Failures of the new revision itself: applying the same bundle again brings the same pods back.
+# Only a pod that was killed or evicted (a workload short of replicas, a database not ready, a
+# progress deadline missed for want of a node) may be cured by a re-apply.
+NOT_CURABLE_BY_REAPPLY = frozenset(
+    {
+        "CrashLoopBackOff",
+        "OOMKilled",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
+
+
 def decide(
     policy: Policy,
     environment: str,
@@ -37,12 +53,20 @@ def decide(
     recent: int,
     limit: int,
     schema: SchemaVerdict | None = None,
+    reason: str = "",
 ) -> Decision:
     """`handled_by`: the run or alert that already handled this failure's key; `recent`: the
     remediation runs of this environment in the last hour; `schema`: the guard's verdict for a
-    rollback (None when not a rollback or not checked)."""
+    rollback (None when not a rollback or not checked); `reason`: the failure's reason (a redeploy
+    is only offered for failures a re-apply can cure, otherwise the decision is an alert)."""
     if handled_by:
         return Decision("skip", f"already handled by {handled_by}")
+    if policy == "redeploy" and reason in NOT_CURABLE_BY_REAPPLY:
+        return Decision(
+            "alert",
+            f"{environment}: a redeploy re-applies the same bundle and cannot cure {reason}; alert instead "
+            "(roll back or fix the image)",
+        )
     job = remediation_job(policy, environment)
     if job is None:
         return Decision("alert", f"{environment}: remediation policy is alert only")

@@ -98,6 +98,7 @@ def _remediate(
             recent=recent,
             limit=ops.max_remediations_per_hour,
             schema=verdict,
+            reason=failure.reason,
         )
         notes.append(
             f"{failure.ref} {failure.reason} (key {failure.key}): {decision.action}, {decision.reason}"

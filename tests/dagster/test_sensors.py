@@ -374,3 +374,11 @@ def test_failure_notification(env_specs, instance, receiver, monkeypatch):
     )
     assert body["summary"].startswith("RuntimeError: rollout failed; DATABASE_URL=***")
     assert "pg-pass-123" not in str(bodies)
+
+
+def test_redeploy_is_not_offered_for_a_crash_loop_of_the_new_image(dev):
+    # dev's policy is redeploy: re-applying the same bundle brings the same crashing pods back.
+    dev.roll_out("Deployment", "crashloop")
+    result = dev.tick()
+    assert result.run_requests == []
+    assert "cannot cure CrashLoopBackOff" in (result.skip_message or "")

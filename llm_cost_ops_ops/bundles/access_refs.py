@@ -125,6 +125,7 @@ def config_references_resolve(bundle: RenderedBundle, spec: EnvironmentSpec) -> 
     """ConfigMaps and Secrets the pods read exist and hold the keys read; for a Secret taken from
     outside the bundle, one warning lists the keys the pods need from it."""
     needed: dict[tuple[str, str], set[str]] = {}
+    whole: set[tuple[str, str]] = set()  # read through envFrom: every key, none named
     # Whether the application's Secret ships is the contract's judgement (placeholder_secret).
     app_secret = RoleLookup(bundle, spec).find("secret").name
     for obj in bundle.objects:
@@ -135,6 +136,8 @@ def config_references_resolve(bundle: RenderedBundle, spec: EnvironmentSpec) -> 
             if target is None:
                 if (kind == "Secret" and not spec.placeholder_secret) or _external(spec, name):
                     needed.setdefault((obj.namespace, name), set()).update([key] if key else [])
+                    if key is None:
+                        whole.add((obj.namespace, name))
                 elif not optional and not (kind == "Secret" and name == app_secret):
                     yield finding(
                         "config-reference", bundle, obj, field, f"{kind} {name} is not in the bundle"
@@ -142,8 +145,13 @@ def config_references_resolve(bundle: RenderedBundle, spec: EnvironmentSpec) -> 
             elif key is not None and key not in _keys(target) and not optional:
                 yield finding("config-reference", bundle, obj, field, f"{target.ref} has no key {key!r}")
     for (namespace, name), keys in sorted(needed.items()):
-        listed = ", ".join(sorted(keys)) or "(envFrom only: every key the application reads)"
+        listed = ", ".join(sorted(keys))
+        if (namespace, name) in whole:
+            listed = f"{listed}, and" if listed else ""
+            listed += " every variable the pods read from it through envFrom"
+            if name == app_secret:  # the application's settings (the deployment guide's list)
+                listed += " (DATABASE_URL, JWT_SECRET, the provider API keys, WEBHOOK_SIGNING_SECRET)"
         yield Finding(
             CHECK, "external-secret", bundle.environment, f"Secret/{namespace}/{name}", "",
-            f"taken from outside the bundle; provide it with the keys {listed}", "warning",
+            f"taken from outside the bundle; provide it with the keys {listed.strip()}", "warning",
         )  # fmt: skip

@@ -13,7 +13,8 @@ kustomization lists its seeded defects. Each is checked as staging, with the tre
   with `behavior: replace`.
 
 Cases:
-- every corrected tree passes schema, policy, contract and references (warnings only);
+- every corrected tree passes schema, policy, contract and references (warnings only; the one for
+  the Secret taken from outside lists its keys and the envFrom reads);
 - every seeded defect is reported with the object as rendered (prefix, hash suffix), the field,
   the rule, and a message naming what is wrong;
 - a defective tree breaks only the rules its defects seed (no unrelated error);
@@ -244,6 +245,13 @@ def test_corrected_tree_passes_every_check(tree, checked):
     assert errors(findings) == [], [str(f) for f in errors(findings)]
     # What remains are warnings for the operator: the Secret to provide, a CRD to install.
     assert {f.rule for f in findings} <= {"external-secret", "crd-required"}
+    # The API's Secret comes from outside staging: the warning lists the keys read by name and
+    # says the API reads the rest through envFrom.
+    [secret] = [f for f in findings if f.rule == "external-secret"]
+    assert "provide it with the keys " in secret.message
+    assert (
+        "and every variable the pods read from it through envFrom (DATABASE_URL, JWT_SECRET" in secret.message
+    )
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,9 @@ def pods_of(bundle: RenderedBundle) -> list[Pod]:
 
 def namespace_labels(bundle: RenderedBundle) -> dict[str, dict[str, str]]:
     """Every namespace the matrix knows and its labels."""
-    known = {n: {} for n in (*bundle.namespaces(), INGRESS_NAMESPACE, DNS_NAMESPACE, OTHER_NAMESPACE)}
+    known: dict[str, dict[str, str]] = {
+        n: {} for n in (*bundle.namespaces(), INGRESS_NAMESPACE, DNS_NAMESPACE, OTHER_NAMESPACE)
+    }
     for obj in bundle.of_kind("Namespace"):
         known[obj.name] = dict(obj.labels)
     return {name: {**labels, NAMESPACE_NAME_LABEL: name} for name, labels in known.items()}

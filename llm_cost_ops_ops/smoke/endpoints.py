@@ -77,7 +77,12 @@ class EndpointResolver:
         """DATABASE_URL from the application's Secret, its host reachable from here.
         Raises SmokeError when the Secret or the key is missing."""
         secret = kube.get("v1", "Secret", APP_SECRET, self.spec.namespace)
-        encoded = ((secret or {}).get("data") or {}).get("DATABASE_URL")
+        if secret is None:
+            raise SmokeError(
+                f"{self.spec.name}: Secret {self.spec.namespace}/{APP_SECRET} does not exist "
+                "(staging and prod take it from outside the bundle: create it with DATABASE_URL)"
+            )
+        encoded = (secret.get("data") or {}).get("DATABASE_URL")
         if not encoded:
             raise SmokeError(
                 f"{self.spec.name}: Secret {self.spec.namespace}/{APP_SECRET} has no DATABASE_URL"

@@ -83,6 +83,17 @@ class KubernetesForwarder:
             )
             return stream.socket(target)
 
+        # One probe before any check uses it: a port-forward the API server refuses is one clear
+        # error naming its status, not a "no answer" from every check behind the relay.
+        try:
+            connect().close()
+        except Exception as exc:
+            status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
+            detail = getattr(exc, "reason", None) or str(exc).splitlines()[0][:200]
+            raise SmokeError(
+                f"port-forward to pod {namespace}/{pod} port {target} (Service {service}) failed: "
+                f"the API server answered {status or 'no status'}: {detail}"
+            ) from None
         relay = TcpRelay(connect).start()
         self._relays.append(relay)
         return "127.0.0.1", relay.port

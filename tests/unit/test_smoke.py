@@ -277,7 +277,7 @@ def test_application_dsn_comes_from_the_secret_and_follows_the_forward(env_specs
     assert EndpointResolver(dev, inside_cluster=True, forwarder=None).application_dsn(kube) == dsn
     outside = EndpointResolver(dev, inside_cluster=False, forwarder=FakeForwarder()).application_dsn(kube)
     assert outside == "postgres://llm_cost_ops:pa55@127.0.0.1:40001/llm_cost_ops?sslmode=disable"
-    with pytest.raises(SmokeError, match="llm-cost-ops-prod/llm-cost-ops-secrets has no DATABASE_URL"):
+    with pytest.raises(SmokeError, match="Secret llm-cost-ops-prod/llm-cost-ops-secrets does not exist"):
         EndpointResolver(env_specs["prod"], inside_cluster=True, forwarder=None).application_dsn(kube)
 
 
@@ -324,3 +324,8 @@ def test_forwarder_targets_a_ready_pod_and_its_named_port(k8s_server):
         forwarder._target(ns, "llm-cost-ops", 8080)
     with pytest.raises(SmokeError, match="Service default/grafana does not exist"):
         forwarder.forward(ns, "grafana", 3000)
+    # The double serves no port-forward stream (the API server refuses it): one error naming the
+    # forward and the server's answer, before any check tries the relay.
+    with pytest.raises(SmokeError, match=r"port-forward to pod default/api-b port 9191 \(Service llm-cost-ops\) failed: the API server answered"):
+        forwarder.forward(ns, "llm-cost-ops", 9090)
+    assert forwarder._relays == []

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .adopt import adopt_ownership
 from .errors import ApiError, DryRunRejected, FieldConflict
 from .inventory import inventory_selector, labelled, object_key, ref
 from .outcomes import DeployResult, ObjectOutcome, WaveResult
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 Key = tuple[str, str, str, str]
 Hook = Callable[[], dict]
-_DRY_RUN_ACTIONS = {"created": "would-create", "configured": "would-configure"}
+_DRY_RUN_ACTIONS = {"created": "would-create", "configured": "would-configure", "adopted": "would-adopt"}
 _VOLATILE_METADATA = (
     "resourceVersion",
     "managedFields",
@@ -45,6 +46,10 @@ _VOLATILE_METADATA = (
 class DeployOptions:
     dry_run: bool = False
     force_conflicts: bool = False
+    # Take over objects another tool applied (`kubectl apply -k`): every object is applied with
+    # force, even when its content is equal, so this project becomes its field manager, and the
+    # client-side-apply annotation is removed (see adopt.py).
+    adopt: bool = False
     # False where the namespace is created by the cluster admin (deploy/rbac) and the service
     # account holds no cluster-scoped rights: Namespace objects are then left alone.
     manage_namespace: bool = True
@@ -219,8 +224,14 @@ class DeployEngine:
                     wave_result.note = "no hook configured" if not options.dry_run else "not run in a dry run"
             for body in members:
                 action = plan[object_key(body)]
+                if options.adopt and action == "unchanged" and body["kind"] != "Namespace":
+                    action = "adopted"
                 if not options.dry_run and action != "unchanged" and body["kind"] != "Namespace":
-                    self.kube.apply(sendable[object_key(body)], force=options.force_conflicts)
+                    applied = self.kube.apply(
+                        sendable[object_key(body)], force=options.force_conflicts or options.adopt
+                    )
+                    if options.adopt:
+                        adopt_ownership(self.kube, applied)
                 shown = _DRY_RUN_ACTIONS.get(action, action) if options.dry_run else action
                 wave_result.outcomes.append(ObjectOutcome(ref(body), wave.name, shown))
             wave_result.outcomes += [o for o in skipped if o.wave == wave.name]
@@ -251,7 +262,7 @@ class DeployEngine:
         hpa = hpa_targets(bodies)
         live = self._live(bodies, namespace) if namespace_exists else {}
         to_send = [self._keep_autoscaled_replicas(b, hpa, live) for b in rest]
-        dry = self._dry_run_all(to_send, options.force_conflicts)
+        dry = self._dry_run_all(to_send, options.force_conflicts or options.adopt)
         created = {o.ref for o in created_namespaces}
         plan: dict[Key, str] = {}
         for body in bodies:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-WRITE_ACTIONS = frozenset({"created", "configured", "pruned"})
+WRITE_ACTIONS = frozenset({"created", "configured", "adopted", "pruned"})
 
 
 @dataclass(frozen=True)
 class ObjectOutcome:
     ref: str
     wave: str
-    action: str  # created | configured | unchanged | pruned | skipped, or would-* in a dry run
+    action: str  # created | configured | adopted | unchanged | pruned | skipped, or would-* in a dry run
     detail: str = ""
 
 

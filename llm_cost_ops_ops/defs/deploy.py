@@ -1,7 +1,9 @@
 """Per-environment deploy and rollback: the `deployed/<env>` asset, its jobs and run config.
 
-`deployed/<env>` is materialized by a healthy release only. Plan mode (no cluster configured, or
-asked for) and dry runs log an observation with what would happen and materialize nothing.
+`deployed/<env>` is materialized by a healthy release only. Plan mode (asked for: `mode: plan`,
+the `jobs/deploy/*.plan.yaml` run configs) and dry runs log an observation with what would happen
+and materialize nothing. A deploy whose cluster cannot be reached fails naming the kubeconfig or
+context it tried; it never turns into a plan.
 """
 
 # No `from __future__ import annotations`: Dagster reads the config classes from the annotations.
@@ -33,8 +35,10 @@ def env_tags(environment: str, operation: str) -> dict[str, str]:
 
 
 class DeployConfig(dg.Config):
-    mode: Literal["auto", "plan", "dry-run", "apply"] = Field(
-        default="auto", description="auto: apply when a cluster is configured, else plan."
+    mode: Literal["apply", "plan", "dry-run"] = Field(
+        default="apply",
+        description="apply (fails when the cluster cannot be reached), dry-run (server-side, writes "
+        "nothing), or plan (no cluster: the waves and the diff against the last release).",
     )
     force_conflicts: bool = Field(default=False, description="Take ownership of fields other managers own.")
     prune: bool = Field(default=True, description="Delete inventory objects that left the bundle.")
@@ -104,6 +108,17 @@ def _lease_seconds(spec: EnvironmentSpec) -> int:
     return int(waits + 600)
 
 
+def _connect(kubernetes: KubernetesResource, spec: EnvironmentSpec):
+    """The environment's cluster; raises NotConfigured naming the environment, the kubeconfig or
+    context tried and what to set (never retried: the same settings fail the same way)."""
+    from ..k8s.errors import NotConfigured
+
+    try:
+        return kubernetes.connect(spec.deploy.kube_context)
+    except NotConfigured as exc:
+        raise NotConfigured(f"{spec.name}: cannot reach its cluster: {exc}") from None
+
+
 def _migration_hook(context, spec, bundle, databases, kubernetes, backups) -> Callable[[], dict]:
     """The deploy's migration wave: after the database is ready, before the API rolls out. It
     records `schema/<env>` as materialized by this run."""
@@ -155,8 +170,6 @@ def deploy_definitions(
         backups: BackupStorageResource,
     ):
         mode = config.mode
-        if mode == "auto":
-            mode = "apply" if kubernetes.configured() else "plan"
         if mode == "plan":
             previous_digest = latest_digest(context.instance, key)
             previous = bundle_store(context.instance).get(previous_digest) if previous_digest else None
@@ -178,16 +191,21 @@ def deploy_definitions(
             return
         from ..k8s.ledger import ReleaseLedger
         from ..k8s.releases import ReleaseRequest, check_promotion, execute_release
+        from .promotion import check_promoted_checks
 
-        kube = kubernetes.connect(spec.deploy.kube_context)
+        kube = _connect(kubernetes, spec)
         source = spec.deploy.promotion_from
         if source and config.promotion_gate and mode == "apply":
             source_spec = specs[source]
-            source_kube = kubernetes.connect(source_spec.deploy.kube_context)
+            source_kube = _connect(kubernetes, source_spec)
             passed = check_promotion(
                 ReleaseLedger(source_kube, source, source_spec.namespace), bundle.images()
             )
-            context.log.info(f"promotion gate: {source} runs these images healthily in r{passed.revision}")
+            checks = check_promoted_checks(context.instance, source, passed)
+            context.log.info(
+                f"promotion gate: {source} runs these images healthily in r{passed.revision}, "
+                f"its checks passed: {', '.join(checks)}"
+            )
         request = ReleaseRequest.for_bundle(
             bundle,
             spec.namespace,
@@ -241,7 +259,7 @@ def deploy_definitions(
         f"deploy_{env}",
         selection=dg.AssetSelection.assets(bundle_key(env), key),
         description=f"Render and check the {env} bundle, then dry-run, apply in waves, wait, prune and "
-        "record a release (plan mode when no cluster is configured).",
+        "record a release; fails when the cluster cannot be reached (plan only with mode: plan).",
         tags={**env_tags(env, "deploy"), **NO_RETRY_TAGS},
     )
 

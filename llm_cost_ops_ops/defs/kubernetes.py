@@ -1,4 +1,7 @@
-"""The Kubernetes resource: which cluster, and whether one is configured at all."""
+"""The Kubernetes resource: which cluster, and whether one was asked for at all.
+
+A connection that cannot be made raises NotConfigured naming the kubeconfig or context; nothing
+falls back to planning (plan mode is asked for in run config, `mode: plan`)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ class KubernetesResource(dg.ConfigurableResource):
         default=False, description="Use the pod's service account (Dagster on Kubernetes)."
     )
     enabled: bool = Field(
-        default=True, description="False forces plan mode even where a cluster is configured."
+        default=True,
+        description="False refuses every cluster connection (deploys fail; checks are not evaluated).",
     )
     backoff_initial_seconds: float = Field(default=0.2, description="First retry delay for transient errors.")
 
@@ -29,8 +33,17 @@ class KubernetesResource(dg.ConfigurableResource):
         return self.enabled and cluster_configured(self.kubeconfig, self.in_cluster)
 
     def connect(self, context: str = "") -> Kube:
-        """A connection to the cluster; the kubernetes client is imported only here (it is slow)."""
+        """A connection to the cluster; the kubernetes client is imported only here (it is slow).
+
+        Raises NotConfigured (one line: the kubeconfig or context tried, what to set)."""
         from ..k8s.client import Kube, load_api_client
+        from ..k8s.errors import NotConfigured
+
+        if not self.enabled:
+            raise NotConfigured(
+                "the kubernetes resource is disabled (enabled: false): no cluster is reached; plan "
+                "with mode: plan (jobs/deploy/<env>.plan.yaml)"
+            )
 
         return Kube(
             load_api_client(self.kubeconfig, context, self.in_cluster),

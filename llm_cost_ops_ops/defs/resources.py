@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import dagster as dg
@@ -73,9 +74,73 @@ def latest_digest(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
     return str(materialization.metadata["digest"].value)
 
 
+def _run_records(instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType) -> list:
+    return list(instance.get_records_for_run(run_id, of_type=kind).records)
+
+
+def rendered_in_run(
+    instance: dg.DagsterInstance, key: dg.AssetKey, run_id: str, blocking_checks: Collection[str]
+) -> str:
+    """The digest of the bundle `key` materialized in run `run_id`, once every check named in
+    `blocking_checks` passed on it in that same run.
+
+    Raises BundleNotChecked naming the run and what is missing: a bundle rendered elsewhere (a
+    concurrent render, the latest materialization) is never the one a run deploys."""
+    digests = [
+        str(m.metadata["digest"].value)
+        for r in _run_records(instance, run_id, dg.DagsterEventType.ASSET_MATERIALIZATION)
+        if (m := r.event_log_entry.asset_materialization) and m.asset_key == key and "digest" in m.metadata
+    ]
+    name = key.to_user_string()
+    if not digests:
+        raise BundleNotChecked(
+            f"{name} was not rendered in run {run_id}: launch the job that renders and checks it first "
+            "(deploy_<env> does)"
+        )
+    verdicts: dict[str, bool] = {}
+    for record in _run_records(instance, run_id, dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = record.event_log_entry.dagster_event.asset_check_evaluation_data
+        if evaluation.asset_key == key:
+            verdicts[evaluation.check_name] = evaluation.passed
+    unchecked = sorted(set(blocking_checks) - {c for c, passed in verdicts.items() if passed})
+    if unchecked:
+        states = ", ".join(f"{c} {'failed' if c in verdicts else 'did not run'}" for c in unchecked)
+        raise BundleNotChecked(f"{name} {digests[-1]} of run {run_id} is not deployable: {states}")
+    return digests[-1]
+
+
+def _source_run(context: dg.InputContext) -> str | None:
+    """The run whose step produced the input (this run, or a re-execution's parent); None when
+    the upstream asset was not part of any run's plan (loaded as a source)."""
+    upstream = context.upstream_output
+    if upstream is None:
+        return None
+    try:
+        return upstream.run_id
+    except dg.DagsterInvariantViolationError:
+        return None
+
+
+def _checks_this_asset(context: dg.InputContext) -> bool:
+    """Whether the loading step evaluates a check of the asset it loads (the step's outputs are
+    looked up in the job's asset layer; Dagster exposes no public accessor for it)."""
+    step = context.step_context
+    layer = step.job_def.asset_layer
+    return any(
+        (check := layer.get_asset_check_key_for_node_output(step.node_handle, output.name)) is not None
+        and check.asset_key == context.asset_key
+        for output in step.step.step_outputs
+    )
+
+
+class BundleNotChecked(ConfigError):
+    """The bundle a step would load was not rendered, or not checked, by the run it comes from."""
+
+
 class BundleIOManager(dg.ConfigurableIOManager):
-    """Keeps rendered bundles content-addressed; an asset's value is the bundle of its latest
-    materialization, found through the digest recorded in that materialization's metadata."""
+    """Keeps rendered bundles content-addressed. A downstream step loads the bundle its own run
+    rendered (for a re-execution: the run that rendered it), found through the digest that run's
+    materialization recorded, and only once that run's blocking bundle checks passed on it."""
 
     base_dir: str = Field(
         default="", description="Store directory (default: <Dagster instance storage>/bundles)."
@@ -89,9 +154,16 @@ class BundleIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata({"stored_at": dg.MetadataValue.path(str(path))})
 
     def load_input(self, context: dg.InputContext) -> RenderedBundle:
-        digest = latest_digest(context.instance, context.asset_key)
-        if digest is None:
-            raise ConfigError(
-                f"{context.asset_key.to_user_string()} has no stored bundle yet: materialize it first"
+        from .bundles import CHECKS
+
+        run_id = _source_run(context)
+        if run_id is None:
+            raise BundleNotChecked(
+                f"{context.asset_key.to_user_string()} is loaded only from the run that rendered and "
+                "checked it: select it in the same run (deploy_<env> does)"
             )
+        # The bundle's own checks judge the bundle of their run; everything downstream needs their
+        # verdicts.
+        required = () if _checks_this_asset(context) else CHECKS
+        digest = rendered_in_run(context.instance, context.asset_key, run_id, required)
         return self._store(context.instance).get(digest)

@@ -56,17 +56,27 @@ class PodLog:
         return " | ".join(kept) if kept else "(no log)"
 
 
+def _kubeconfig_files(kubeconfig: str) -> tuple[list[Path], str]:
+    """The kubeconfig files a connection reads (kubectl's order), and where that choice came from."""
+    if kubeconfig:
+        return [Path(kubeconfig).expanduser()], "the kubernetes resource's kubeconfig"
+    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    if listed:
+        return [Path(p).expanduser() for p in listed], "KUBECONFIG"
+    return [Path("~/.kube/config").expanduser()], "the default, KUBECONFIG unset"
+
+
 def cluster_configured(kubeconfig: str = "", in_cluster: bool = False) -> bool:
-    """Whether any cluster configuration is available (for choosing plan mode)."""
+    """Whether a cluster was asked for: the in-cluster account, a kubeconfig named by the resource
+    or KUBECONFIG (readable or not: connecting then fails naming it), or ~/.kube/config present.
+
+    False means "no cluster here at all", for checks that report themselves not evaluated; it never
+    turns a deploy into a plan."""
     if in_cluster or os.environ.get("KUBERNETES_SERVICE_HOST"):
         return True
-    if kubeconfig:
-        return Path(kubeconfig).expanduser().is_file()
-    paths = os.environ.get("KUBECONFIG", "").split(os.pathsep)
-    return (
-        any(Path(p).expanduser().is_file() for p in paths if p)
-        or Path("~/.kube/config").expanduser().is_file()
-    )
+    if kubeconfig or os.environ.get("KUBECONFIG"):
+        return True
+    return Path("~/.kube/config").expanduser().is_file()
 
 
 def load_api_client(
@@ -74,22 +84,61 @@ def load_api_client(
 ) -> k8s_client.ApiClient:
     """An ApiClient for the kubeconfig's current or named context, or the in-cluster account.
 
-    Raises NotConfigured when neither is available.
+    Raises NotConfigured with one line naming the kubeconfig (and where it came from) or the
+    context that was tried, and what to set; never the kubeconfig's content.
     """
     configuration = k8s_client.Configuration()
-    try:
-        if in_cluster:
+    if in_cluster:
+        try:
             k8s_config.load_incluster_config(client_configuration=configuration)
-        else:
+        except k8s_config.ConfigException as exc:
+            raise NotConfigured(
+                f"cannot use the in-cluster service account ({exc}): run inside a pod with a service "
+                "account, or set the kubernetes resource's in_cluster to false and KUBECONFIG"
+            ) from None
+    else:
+        files, source = _kubeconfig_files(kubeconfig)
+        for path in files:
+            if not path.is_file() or not os.access(path, os.R_OK):
+                state = "cannot be read" if path.exists() else "does not exist"
+                raise NotConfigured(
+                    f"kubeconfig {path} ({source}) {state}: set KUBECONFIG to a readable kubeconfig "
+                    "whose context reaches the cluster"
+                )
+        joined = os.pathsep.join(str(p) for p in files)
+        where = f"kubeconfig {joined} ({source})"
+        try:
+            contexts, current = k8s_config.list_kube_config_contexts(config_file=joined)
+        except (k8s_config.ConfigException, ValueError, TypeError, AttributeError) as exc:
+            # The parser's message may quote the file, tokens included: only its kind is named.
+            raise NotConfigured(
+                f"{where} is not a valid kubeconfig ({type(exc).__name__}): set KUBECONFIG to a valid one"
+            ) from None
+        names = sorted(str(c.get("name")) for c in contexts or [])
+        if context and context not in names:
+            raise NotConfigured(
+                f"{where} has no context {context!r} (it has {', '.join(names) or 'none'}): set "
+                "deploy.kube_context in environments.yaml to one of them, or KUBECONFIG to a kubeconfig "
+                f"holding {context!r}"
+            )
+        if not context and not current:
+            raise NotConfigured(
+                f"{where} has no current-context: set deploy.kube_context in environments.yaml "
+                f"(contexts: {', '.join(names) or 'none'})"
+            )
+        tried = context or str(current.get("name"))
+        try:
             k8s_config.load_kube_config(
-                config_file=kubeconfig or None,
-                context=context or None,
+                config_file=joined,
+                context=tried,
                 client_configuration=configuration,
                 persist_config=False,
             )
-    except (k8s_config.ConfigException, FileNotFoundError) as exc:
-        where = "in-cluster service account" if in_cluster else (kubeconfig or "default kubeconfig")
-        raise NotConfigured(f"cannot load Kubernetes configuration from {where}: {exc}") from exc
+        except (k8s_config.ConfigException, FileNotFoundError, ValueError) as exc:
+            raise NotConfigured(
+                f"{where}, context {tried!r}, cannot be used ({str(exc).splitlines()[0][:200]}): fix "
+                "that context or set deploy.kube_context to another"
+            ) from None
     # Retries are Kube.call's (bounded, injected sleeper, Retry-After honoured): urllib3's own
     # would sleep for real and multiply the bound.
     configuration.retries = False

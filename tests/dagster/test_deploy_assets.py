@@ -8,10 +8,15 @@ Cases:
   (the digest manifests/dev recorded), images, outcome counts, writes, seconds per wave and a markdown
   table of every object; the API Deployment runs healthy in the double; a plan run afterwards observes
   a diff against that release (everything `same`) without a single request to the double;
-- plan mode, chosen (mode plan), forced (KubernetesResource(enabled=False) under mode auto) or the
-  fallback of mode auto when no kubeconfig or in-cluster account exists, emits an
-  AssetObservation with the plan (changes, waves, table), does not materialize deployed/dev and sends
-  no HTTP request to the double;
+- plan mode, asked for (mode plan), emits an AssetObservation with the plan (changes, waves,
+  table), does not materialize deployed/dev and sends no HTTP request to the double;
+- issue 11, nothing green that did not happen: the shipped staging and prod run configs with a
+  typo in KUBECONFIG, no kubeconfig at all, a deploy.kube_context the kubeconfig lacks, or the
+  resource disabled fail the deploy step with one line naming the kubeconfig or context and what
+  to set; nothing is planned, nothing materialized, no request reaches the double;
+- issue 11, the deploy applies its own run's bundle: a concurrent render whose contract check
+  failed, finished between this run's checks and its deploy step, is not what this run applies;
+  a re-execution of only the deploy step of a run whose checks failed is refused;
 - a blocking check failure (a dev overlay breaking the contract, in a copy of the project) stops the
   deploy: deployed/dev does not run and no request reaches the double;
 - rollback_dev after two deploys with different images materializes deployed/dev with operation
@@ -26,16 +31,23 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from llm_cost_ops_ops import definitions
-from llm_cost_ops_ops.defs.bundles import bundle_definitions
+from llm_cost_ops_ops.config_yaml import read_yaml
+from llm_cost_ops_ops.defs.bundles import CHECKS, bundle_definitions
 from llm_cost_ops_ops.defs.deploy import deploy_definitions
 from llm_cost_ops_ops.defs.kubernetes import KubernetesResource
-from llm_cost_ops_ops.defs.resources import BundleIOManager, PlatformManifests
+from llm_cost_ops_ops.defs.resources import (
+    BundleIOManager,
+    BundleNotChecked,
+    PlatformManifests,
+    rendered_in_run,
+)
 from llm_cost_ops_ops.environments import load_environments
 from llm_cost_ops_ops.k8s.health import deployment_health
 from llm_cost_ops_ops.k8s.ledger import ReleaseLedger
@@ -53,7 +65,9 @@ def _apply(env: str = "dev", **config) -> dict:
     return {"ops": {f"deployed__{env}": {"config": {"mode": "apply", **FAST, **config}}}}
 
 
-def _definitions(root: Path, kubernetes: KubernetesResource) -> dg.Definitions:
+def _definitions(
+    root: Path, kubernetes: KubernetesResource, io_manager: BundleIOManager | None = None
+) -> dg.Definitions:
     """The bundle and deploy definitions of `root`'s environments, with the code location's
     resources but the manifests of `root` and the given Kubernetes resource."""
     specs = load_environments(root / "environments.yaml")
@@ -65,7 +79,7 @@ def _definitions(root: Path, kubernetes: KubernetesResource) -> dg.Definitions:
             resources={
                 **definitions.defs.resources,
                 "manifests": PlatformManifests(project_dir=str(root)),
-                "bundle_io_manager": BundleIOManager(),
+                "bundle_io_manager": io_manager or BundleIOManager(),
                 "kubernetes": kubernetes,
             },
         ),
@@ -194,24 +208,14 @@ def test_deploy_dev_materializes_the_release(project_root, cluster, k8s_server, 
     assert plan["changes"] == {"add": 0, "change": 0, "same": bundle["object_count"], "remove": 0}
 
 
-@pytest.mark.parametrize(
-    ("setup", "mode"),
-    [("disabled", "auto"), ("no-kubeconfig", "auto"), ("double", "plan")],
-    ids=["resource-disabled", "no-cluster-configured", "mode-plan"],
-)
-def test_plan_mode_observes_and_calls_no_cluster(
-    project_root, k8s_server, k8s_kubeconfig, instance, tmp_path, monkeypatch, setup, mode
-):
-    if setup == "no-kubeconfig":
-        for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("HOME", str(tmp_path / "home"))
-        kubernetes = KubernetesResource()
-    else:
-        kubernetes = KubernetesResource(kubeconfig=str(k8s_kubeconfig), enabled=setup != "disabled")
-    defs = _definitions(project_root, kubernetes)
+def test_plan_mode_observes_and_calls_no_cluster(project_root, k8s_server, instance, tmp_path, monkeypatch):
+    # No cluster anywhere: `make run`'s plan needs none.
+    for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    defs = _definitions(project_root, KubernetesResource())
 
-    result = _run(defs, "deploy_dev", instance, {"ops": {"deployed__dev": {"config": {"mode": mode}}}})
+    result = _run(defs, "deploy_dev", instance, read_yaml(project_root / "jobs/deploy/dev.plan.yaml"))
 
     assert result.success
     assert k8s_server.requests == []
@@ -225,6 +229,130 @@ def test_plan_mode_observes_and_calls_no_cluster(
     assert plan["changes"] == {"add": objects, "change": 0, "same": 0, "remove": 0}
     assert plan["waves"][0] == "namespace"
     assert "| database | StatefulSet/llm-cost-ops-dev/postgres | add |" in plan["plan"]
+
+
+def _kube_context(root: Path, env: str, context: str) -> None:
+    path = root / "environments.yaml"
+    text, count = re.subn(
+        rf"(\n  {env}:\n(?:    .*\n)*?    deploy:\n)", rf"\1      kube_context: {context}\n", path.read_text()
+    )
+    assert count == 1, env
+    path.write_text(text)
+
+
+@pytest.mark.parametrize(
+    ("env", "setup", "expected"),
+    [
+        (
+            "staging",
+            "typo-in-KUBECONFIG",
+            r"kubeconfig \S+/kubeconfg \(KUBECONFIG\) does not exist: set KUBECONFIG",
+        ),
+        (
+            "prod",
+            "typo-in-KUBECONFIG",
+            r"kubeconfig \S+/kubeconfg \(KUBECONFIG\) does not exist: set KUBECONFIG",
+        ),
+        (
+            "staging",
+            "no-kubeconfig",
+            r"kubeconfig \S+/\.kube/config \(the default, KUBECONFIG unset\) does not exist",
+        ),
+        (
+            "staging",
+            "unknown-context",
+            r"has no context 'staging-cluster' \(it has double, other\): set deploy\.kube_context",
+        ),
+        ("staging", "resource-disabled", r"the kubernetes resource is disabled \(enabled: false\)"),
+    ],
+)
+def test_a_deploy_that_cannot_reach_its_cluster_fails(
+    project_root,
+    project_copy,
+    k8s_server,
+    k8s_kubeconfig,
+    instance,
+    tmp_path,
+    monkeypatch,
+    env,
+    setup,
+    expected,
+):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KUBECONFIG", str(k8s_kubeconfig))
+    kubernetes = KubernetesResource(enabled=setup != "resource-disabled")
+    if setup == "typo-in-KUBECONFIG":
+        monkeypatch.setenv("KUBECONFIG", str(k8s_kubeconfig.parent / "kubeconfg"))
+    elif setup == "no-kubeconfig":
+        monkeypatch.delenv("KUBECONFIG")
+    elif setup == "unknown-context":
+        _kube_context(project_copy, env, "staging-cluster")
+    defs = _definitions(project_copy, kubernetes)
+
+    result = _run(defs, f"deploy_{env}", instance, read_yaml(project_root / f"jobs/deploy/{env}.yaml"))
+
+    assert not result.success
+    [failure] = [e for e in result.get_step_failure_events() if e.step_key == f"deployed__{env}"]
+    error = failure.step_failure_data.error.cause
+    assert error.cls_name == "NotConfigured"
+    line = error.message.strip().removeprefix("llm_cost_ops_ops.k8s.errors.NotConfigured: ")
+    assert "\n" not in line
+    assert re.search(rf"^{env}: cannot reach its cluster: .*{expected}", line), line
+    assert "Invalid kube-config file" not in line
+    assert _observations(result) == []  # nothing planned in its place
+    assert set(_materialized(result)) == {f"manifests/{env}"}
+    assert k8s_server.requests == []
+
+
+class _InterleavingIOManager(BundleIOManager):
+    """The real bundle IO manager; before the deploy step loads its bundle, another run (`between`)
+    renders and checks the dev overlay to completion on the same instance."""
+
+    def load_input(self, context):
+        if not context.step_context.step.key.startswith("manifests__"):
+            worker = threading.Thread(target=BETWEEN.pop())
+            worker.start()
+            worker.join()
+        return super().load_input(context)
+
+
+BETWEEN: list = []
+
+
+def test_the_deploy_applies_the_bundle_its_run_rendered(
+    project_root, project_copy, cluster, k8s_server, instance, dev_database
+):
+    broken = project_copy / "manifests" / "overlays" / "dev" / "kustomization.yaml"
+    broken.write_text(
+        broken.read_text().replace(
+            "  - name: llm-cost-ops\n    count: 1", "  - name: llm-cost-ops\n    count: 2"
+        )
+    )
+    concurrent = _definitions(project_copy, cluster)
+    rendered_between: list = []
+    BETWEEN.append(lambda: rendered_between.append(_run(concurrent, "deploy_dev", instance, _apply())))
+    defs = _definitions(project_root, cluster, _InterleavingIOManager())
+
+    result = _run(defs, "deploy_dev", instance, _apply())
+
+    [between] = rendered_between
+    assert [e.check_name for e in between.get_asset_check_evaluations() if not e.passed] == ["contract"]
+    latest = instance.get_latest_materialization_event(dg.AssetKey(["manifests", "dev"]))
+    assert latest.run_id == between.run_id  # the concurrent render is the latest materialization
+    assert result.success
+    ours = _meta(_materialized(result)["manifests/dev"])["digest"]
+    assert _meta(_materialized(result)["deployed/dev"])["digest"] == ours
+    assert ours != latest.asset_materialization.metadata["digest"].value
+    live = k8s_server.read("apps/v1", "Deployment", "llm-cost-ops", DEV)
+    assert live["spec"]["replicas"] == 1
+
+    # The run whose contract check failed never yields a deployable bundle, re-executed or not.
+    with pytest.raises(
+        BundleNotChecked,
+        match=rf"^manifests/dev sha256:\w+ of run {between.run_id} is not deployable: contract failed$",
+    ):
+        rendered_in_run(instance, dg.AssetKey(["manifests", "dev"]), between.run_id, CHECKS)
 
 
 def test_blocking_check_failure_stops_the_deploy(project_copy, cluster, k8s_server, instance):
@@ -299,8 +427,45 @@ def test_prod_deploy_is_gated_on_staging(project_copy, cluster, k8s_server, inst
     assert "deployed/prod" not in _materialized(blocked)
     assert [r for r in k8s_server.requests if r.is_write] == []
 
+    # Staging deployed without any blocking check evaluated: not proven healthy, still blocked.
     assert _run(defs, "deploy_staging", instance, _apply("staging")).success
-    passed = _run(defs, "deploy_prod", instance, _apply("prod"))
+    unproven = _run(defs, "deploy_prod", instance, _apply("prod"))
+    assert not unproven.success
+    assert "no blocking check of that release was evaluated" in _failure_message(unproven, "deployed__prod")
 
+    passed = _run(_with_smoke_check(defs, True), "deploy_staging", instance, _apply("staging"))
     assert passed.success
-    assert _meta(_materialized(passed)["deployed/prod"])["revision"] == 1
+    promoted = _run(defs, "deploy_prod", instance, _apply("prod"))
+
+    assert promoted.success
+    assert _meta(_materialized(promoted)["deployed/prod"])["revision"] == 1
+
+
+def test_a_staging_release_whose_smoke_checks_failed_does_not_promote(project_copy, cluster, instance):
+    _migrations_off(project_copy, "staging", "prod")
+    defs = _definitions(project_copy, cluster)
+    failed = _run(_with_smoke_check(defs, False), "deploy_staging", instance, _apply("staging"))
+    assert not failed.success  # the blocking smoke check failed after a healthy rollout
+
+    blocked = _run(defs, "deploy_prod", instance, _apply("prod"))
+
+    assert not blocked.success
+    message = _failure_message(blocked, "deployed__prod")
+    assert "promotion gate: staging r1" in message
+    assert "its blocking checks failed: deployed/staging:health" in message
+
+
+def _with_smoke_check(defs: dg.Definitions, passes: bool) -> dg.Definitions:
+    """`defs` with a blocking `health` check on deployed/staging that passes or fails."""
+
+    @dg.asset_check(asset=dg.AssetKey(["deployed", "staging"]), name="health", blocking=True)
+    def health() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=passes)
+
+    return dg.Definitions.merge(defs, dg.Definitions(asset_checks=[health]))
+
+
+def _failure_message(result, step: str) -> str:
+    [failure] = [e for e in result.get_step_failure_events() if e.step_key == step]
+    error = failure.step_failure_data.error.cause
+    return (error.cause.message if error.cause else "") + error.message

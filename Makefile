@@ -64,7 +64,8 @@ typecheck: install
 validate: install  ## dagster definitions validate
 	$(RUN) dagster definitions validate -w workspace.yaml
 
-dev: install $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:3000
+dev: install $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:3000 (says first what this instance operates: LLM_COST_OPS_OPS_OPERATES)
+	@$(RUN) python -m llm_cost_ops_ops.operator_declaration
 	$(RUN) dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench-render: install  ## render + checks of all environments vs bare kubectl kustomize

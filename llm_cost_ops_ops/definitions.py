@@ -19,9 +19,13 @@ from .defs.sensors import sensor_definitions
 from .defs.smoke import SmokeResource, smoke_after_rollback, smoke_definitions
 from .defs.teardown import teardown_definitions
 from .environments import load_environments
+from .operator_declaration import load_operator
 from .schedules import load_schedules
 
 ENVIRONMENTS = load_environments()
+# Which environments this instance operates (LLM_COST_OPS_OPS_OPERATES): automation that writes is
+# on only there.
+OPERATOR = load_operator(ENVIRONMENTS)
 
 
 def _secret(name: str) -> dg.EnvVar | str:
@@ -46,7 +50,7 @@ def _operations() -> dg.Definitions:
         *(teardown_definitions(spec) for spec in ENVIRONMENTS.values()),
         *(backup_definitions(spec) for spec in ENVIRONMENTS.values()),
         *(smoke_definitions(spec) for spec in ENVIRONMENTS.values()),
-        *(sensor_definitions(spec) for spec in ENVIRONMENTS.values()),
+        *(sensor_definitions(spec, operator=OPERATOR) for spec in ENVIRONMENTS.values()),
         notification_definitions(ENVIRONMENTS),
         dg.Definitions(
             jobs=render_jobs(ENVIRONMENTS),
@@ -83,7 +87,10 @@ def _with_schedules(operations: dg.Definitions) -> dg.Definitions:
     # Schedules are data (schedules/*.yaml); a schedule whose job, environment or run config do not
     # agree fails loading, naming file and line. A job's `env` tag is the environment it runs in.
     jobs = {job.name: (job.tags or {}).get("env") for job in operations.jobs or []}
-    schedules = schedule_definitions(load_schedules(), jobs, ENVIRONMENTS)
+    kinds = {job.name: (job.tags or {}).get("operation") for job in operations.jobs or []}
+    schedules = schedule_definitions(
+        load_schedules(), jobs, ENVIRONMENTS, job_operations=kinds, operator=OPERATOR
+    )
     return dg.Definitions.merge(operations, dg.Definitions(schedules=schedules))
 
 

@@ -18,8 +18,10 @@ from ..environments import EnvironmentSpec
 from ..k8s.detect import RolloutFailure, Thresholds
 from ..k8s.errors import ApiError, KubernetesError
 from ..k8s.rollback_guard import SchemaVerdict, check_rollback_schema, down_migrations_in
+from ..operator_declaration import NOBODY, OperatorDeclaration
 from ..paths import project_root
 from ..remediation import decide, remediation_job
+from .automation import sensor_status
 from .drift import drift_check_key, drift_definitions
 from .heal import heal_definitions, heal_job_name
 from .kubernetes import KubernetesResource
@@ -113,19 +115,27 @@ def _remediate(
     return requests, notes
 
 
-def rollout_sensor(spec: EnvironmentSpec, clock: Clock = time.time) -> dg.SensorDefinition:
+def rollout_sensor(
+    spec: EnvironmentSpec, clock: Clock = time.time, operator: OperatorDeclaration = NOBODY
+) -> dg.SensorDefinition:
+    """On only where this instance is declared the operator of the environment."""
     env, ops = spec.name, spec.operations
     thresholds = Thresholds(
         ops.crashloop_restart_threshold, ops.grace_period_seconds, spec.deploy.database_deadline_seconds
+    )
+    status, description = sensor_status(
+        operator,
+        env,
+        f"Detects failed rollouts in {spec.namespace} and remediates: {ops.remediation} "
+        f"(at most {ops.max_remediations_per_hour} per hour, then alert only).",
     )
 
     @dg.sensor(
         name=f"rollout_health_{env}",
         job_name=remediation_job(ops.remediation, env),
         minimum_interval_seconds=ops.sensor_interval_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Detects failed rollouts in {spec.namespace} and remediates: {ops.remediation} "
-        f"(at most {ops.max_remediations_per_hour} per hour, then alert only).",
+        default_status=status,
+        description=description,
     )
     def _sensor(
         context: dg.SensorEvaluationContext, kubernetes: KubernetesResource, notifier: NotifierResource
@@ -165,19 +175,26 @@ def rollout_sensor(spec: EnvironmentSpec, clock: Clock = time.time) -> dg.Sensor
     return _sensor
 
 
-def self_heal_sensor(spec: EnvironmentSpec, clock: Clock = time.time) -> dg.SensorDefinition:
+def self_heal_sensor(
+    spec: EnvironmentSpec, clock: Clock = time.time, operator: OperatorDeclaration = NOBODY
+) -> dg.SensorDefinition:
     """Drift reported by the `drift` check -> a `heal_<env>` run (the running release re-applied
-    with force, other managers' additions removed), under the same remediation limits."""
+    with force, other managers' additions removed), under the same remediation limits. On only
+    where this instance is declared the operator of the environment."""
     env, ops = spec.name, spec.operations
     check_key = drift_check_key(env)
+    status, description = sensor_status(
+        operator,
+        env,
+        f"Heals {env} back to its running release when its drift check finds drift (operations.self_heal).",
+    )
 
     @dg.sensor(
         name=f"drift_self_heal_{env}",
         job_name=heal_job_name(env),
         minimum_interval_seconds=max(ops.sensor_interval_seconds, 60),
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Heals {env} back to its running release when its drift check finds drift "
-        "(operations.self_heal).",
+        default_status=status,
+        description=description,
     )
     def _sensor(context: dg.SensorEvaluationContext, notifier: NotifierResource):
         now = clock()
@@ -211,12 +228,15 @@ def self_heal_sensor(spec: EnvironmentSpec, clock: Clock = time.time) -> dg.Sens
     return _sensor
 
 
-def sensor_definitions(spec: EnvironmentSpec, *, clock: Clock = time.time) -> dg.Definitions:
+def sensor_definitions(
+    spec: EnvironmentSpec, *, clock: Clock = time.time, operator: OperatorDeclaration = NOBODY
+) -> dg.Definitions:
     """The rollout sensor, the drift check with its job and schedule, and (self_heal) the
-    drift self-heal sensor of one environment."""
-    sensors = [rollout_sensor(spec, clock)]
+    drift self-heal sensor of one environment; the sensors are on only where `operator` says this
+    instance operates the environment."""
+    sensors = [rollout_sensor(spec, clock, operator)]
     if spec.operations.self_heal:
-        sensors.append(self_heal_sensor(spec, clock))
+        sensors.append(self_heal_sensor(spec, clock, operator))
     return dg.Definitions.merge(
         drift_definitions(spec), heal_definitions(spec), dg.Definitions(sensors=sensors)
     )

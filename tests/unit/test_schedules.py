@@ -57,7 +57,7 @@ def test_valid_file_loads_with_sources(tmp_path):
     specs = load_schedules(_write(tmp_path, VALID))
     assert [s.name for s in specs] == ["nightly_render", "weekly_render_dev"]
     assert specs[0].source.endswith("s.yaml:2") and specs[1].source.endswith("s.yaml:9")
-    built = schedule_definitions(specs, JOBS, ENVIRONMENTS)
+    built = schedule_definitions(specs, JOBS, ENVIRONMENTS, job_operations={"render_and_check": "render"})
     assert built[0].default_status == dg.DefaultScheduleStatus.RUNNING
     assert built[1].default_status == dg.DefaultScheduleStatus.STOPPED
     assert built[1].execution_timezone == "Europe/Berlin"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 _SUFFIXES: dict[str, int | Decimal] = {
     "Ki": 2**10,
@@ -48,3 +49,67 @@ def same_quantity(a: str | int | float | None, b: str | int | float | None) -> b
         return parse_quantity(a) == parse_quantity(b)
     except ValueError:
         return False
+
+
+_BINARY = (("Ei", 2**60), ("Pi", 2**50), ("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10))
+_DECIMAL = (
+    ("E", 18),
+    ("P", 15),
+    ("T", 12),
+    ("G", 9),
+    ("M", 6),
+    ("k", 3),
+    ("", 0),
+    ("m", -3),
+    ("u", -6),
+    ("n", -9),
+)
+
+
+def canonical_quantity(value: str | int | float) -> str:
+    """The quantity as the API server stores it (resource.Quantity's canonical form): binary
+    suffixes stay binary (`1024Mi` -> `1Gi`), others become the largest decimal suffix that keeps
+    the number whole (`1000m` -> `1`, `1500m` stays). Exponent forms and values that are not
+    quantities are returned unchanged."""
+    text = str(value).strip()
+    match = _PATTERN.match(text)
+    if not match or "e" in match.group(1).lower():
+        return text
+    number = parse_quantity(text)
+    if (match.group(2) or "").endswith("i") and number == number.to_integral_value() and number >= 1024:
+        whole = int(number)
+        for suffix, size in _BINARY:
+            if whole % size == 0:
+                return f"{whole // size}{suffix}"
+    if (match.group(2) or "").endswith("i") and number == number.to_integral_value():
+        return str(int(number))
+    for suffix, exponent in _DECIMAL:
+        scaled = number.scaleb(-exponent)
+        if scaled == scaled.to_integral_value() and (scaled != 0 or suffix == ""):
+            return f"{int(scaled)}{suffix}"
+    return text
+
+
+def canonical_resources(body: Any) -> Any:
+    """`body` with every quantity under `resources.requests|limits` and every emptyDir `sizeLimit`
+    in canonical form (a copy; other fields untouched; not for ConfigMap or Secret data)."""
+    if isinstance(body, list):
+        return [canonical_resources(item) for item in body]
+    if not isinstance(body, dict):
+        return body
+    out = {}
+    for key, item in body.items():
+        if key == "resources" and isinstance(item, dict):
+            out[key] = {
+                k: (
+                    {q: canonical_quantity(v) for q, v in item[k].items()}
+                    if k in ("requests", "limits") and isinstance(item[k], dict)
+                    else canonical_resources(item[k])
+                )
+                for k in item
+            }
+        elif key == "sizeLimit" and isinstance(item, str | int):
+            out[key] = canonical_quantity(item)
+        else:
+            out[key] = canonical_resources(item)
+    return out

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..bundles.quantity import canonical_resources
 from .adopt import adopt_ownership
 from .errors import ApiError, DryRunRejected, FieldConflict
 from .inventory import inventory_selector, labelled, object_key, ref
@@ -105,8 +106,17 @@ class DeployEngine:
     def prepare(
         self, objects: list[dict[str, Any]]
     ) -> tuple[list[dict[str, Any]], list[str], list[ObjectOutcome]]:
-        """Label the objects and drop the kinds the cluster does not serve (with a warning)."""
-        bodies = [labelled(body, self.environment) for body in objects]
+        """Label the objects, write their quantities canonically and drop the kinds the cluster does
+        not serve (with a warning)."""
+        # Quantities as the server stores them (`1000m` is `1`): a value another manager set the
+        # same way is then the same value, not a field conflict.
+        bodies = [
+            labelled(
+                body if body.get("kind") in ("ConfigMap", "Secret") else canonical_resources(body),
+                self.environment,
+            )
+            for body in objects
+        ]
         served: dict[tuple[str, str], bool] = {}
         kept, warnings, skipped = [], [], []
         for body in bodies:

@@ -532,3 +532,31 @@ def test_selector_string_honours_match_expressions():
     assert selector_string(selector) == "app=api,tier in (edge,web),!canary,zone notin (a),team"
     with pytest.raises(ValueError, match="Near"):
         selector_string({"matchExpressions": [{"key": "x", "operator": "Near"}]})
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("1000m", "1"),
+        ("1500m", "1500m"),
+        ("1024Mi", "1Gi"),
+        ("1536Mi", "1536Mi"),
+        ("1.5Gi", "1536Mi"),
+        ("0.5", "500m"),
+        ("2000", "2k"),
+        ("10Gi", "10Gi"),
+    ],
+)
+def test_quantities_are_sent_as_the_server_stores_them(given, stored):
+    from llm_cost_ops_ops.bundles.quantity import canonical_quantity, canonical_resources
+
+    assert canonical_quantity(given) == stored
+    body = {
+        "spec": {
+            "containers": [{"resources": {"limits": {"cpu": given}}}],
+            "volumes": [{"emptyDir": {"sizeLimit": given}}],
+        }
+    }
+    out = canonical_resources(body)
+    assert out["spec"]["containers"][0]["resources"]["limits"]["cpu"] == stored
+    assert out["spec"]["volumes"][0]["emptyDir"]["sizeLimit"] == stored

@@ -41,6 +41,11 @@ class DeployConfig(dg.Config):
         "nothing), or plan (no cluster: the waves and the diff against the last release).",
     )
     force_conflicts: bool = Field(default=False, description="Take ownership of fields other managers own.")
+    adopt: bool = Field(
+        default=False,
+        description="Take over an environment another tool applied (kubectl apply -k): every object "
+        "applied with force, the client-side-apply record dropped; each is reported `adopted`.",
+    )
     prune: bool = Field(default=True, description="Delete inventory objects that left the bundle.")
     confirm_prune: list[str] = Field(
         default=[],
@@ -76,6 +81,7 @@ def _options(spec: EnvironmentSpec, config: DeployConfig | RollbackConfig, dry_r
         manage_namespace=spec.deploy.manage_namespace,
         prune=config.prune,
         confirm_prune=frozenset(config.confirm_prune),
+        adopt=getattr(config, "adopt", False),
         rollout=WaitTiming(rollout, poll),
         database=WaitTiming(config.rollout_deadline_seconds or spec.deploy.database_deadline_seconds, poll),
     )

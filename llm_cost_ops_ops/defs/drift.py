@@ -16,6 +16,24 @@ def drift_check_key(environment: str) -> dg.AssetCheckKey:
     return dg.AssetCheckKey(deployed_key(environment), "drift")
 
 
+def not_evaluated(context: dg.AssetCheckExecutionContext, reason: str) -> dg.AssetCheckResult:
+    """A drift check that could not compare anything: not a pass (WARN, `evaluated: false`), and a
+    warning in the run's log saying so."""
+    context.log.warning(f"drift not evaluated: {reason}")
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"status": "not evaluated", "evaluated": False, "reason": reason},
+        description=f"not evaluated: {reason}",
+    )
+
+
+def was_evaluated(evaluation) -> bool:
+    """Whether a recorded drift check evaluation compared anything (False: not evaluated)."""
+    value = evaluation.metadata.get("evaluated") if evaluation is not None else None
+    return value is None or value.value is not False
+
+
 def _table(drifted) -> str:
     rows = ["| object | drifted fields |", "|---|---|"]
     rows += [
@@ -41,17 +59,19 @@ def drift_definitions(spec: EnvironmentSpec) -> dg.Definitions:
         from ..k8s.ledger import ReleaseLedger
 
         if not kubernetes.configured():
-            return dg.AssetCheckResult(
-                passed=True,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"status": "not checked"},
-                description="no cluster configured: drift not checked",
+            return not_evaluated(
+                context,
+                f"{env}: no cluster configured (no kubeconfig: KUBECONFIG unset, no ~/.kube/config; "
+                "not in a cluster), so nothing was compared",
             )
         kube = kubernetes.connect(spec.deploy.kube_context)
         try:
             release = ReleaseLedger(kube, env, spec.namespace, spec.deploy.history).last_healthy()
         except ReleaseNotFound:
-            return dg.AssetCheckResult(passed=True, metadata={"status": "no healthy release recorded"})
+            return not_evaluated(
+                context,
+                f"{env} has no healthy release in its ledger (never deployed?): nothing to compare with",
+            )
         report = detect_drift(kube, env, spec.namespace, release)
         context.log.info(
             f"{env}: {report.checked} objects compared with r{report.revision}, {len(report.drifted)} drifted"
@@ -61,6 +81,7 @@ def drift_definitions(spec: EnvironmentSpec) -> dg.Definitions:
             severity=dg.AssetCheckSeverity.WARN,
             metadata={
                 "status": "clean" if report.clean else "drifted",
+                "evaluated": True,
                 "revision": report.revision,
                 "digest": report.digest,
                 "checked": report.checked,

@@ -22,7 +22,7 @@ from ..operator_declaration import NOBODY, OperatorDeclaration
 from ..paths import project_root
 from ..remediation import decide, remediation_job
 from .automation import sensor_status
-from .drift import drift_check_key, drift_definitions
+from .drift import drift_check_key, drift_definitions, was_evaluated
 from .heal import heal_definitions, heal_job_name
 from .kubernetes import KubernetesResource
 from .notify import NotifierResource
@@ -203,6 +203,9 @@ def self_heal_sensor(
         # The record's status enum is not exported by dagster; its value is stable.
         if record is None or record.status.value != "FAILED":
             return dg.SkipReason(f"{env}: the latest drift check found no drift")
+        evaluation = record.event.dagster_event.asset_check_evaluation_data if record.event else None
+        if not was_evaluated(evaluation):
+            return dg.SkipReason(f"{env}: the latest drift check was not evaluated; nothing to heal")
         busy = operation_in_progress(context.instance, env)
         if busy is not None:
             return dg.SkipReason(f"{env}: {busy.job_name} run {busy.run_id} is in progress")

@@ -76,7 +76,10 @@ def smoke_results(
             resolver = EndpointResolver(spec, inside_cluster=inside, forwarder=forwarder)
             endpoints = resolver.endpoints()
         except (SmokeError, KubernetesError) as exc:
-            return [CheckResult(name, False, "a reachable endpoint", str(exc)) for name in check_names(spec)]
+            return [
+                CheckResult(name, False, "a reachable endpoint", str(exc), details={"evaluated": False})
+                for name in check_names(spec)
+            ]
         dsn, problem = smoke.database_url or None, ""
         if dsn is None:
             try:
@@ -97,13 +100,19 @@ def smoke_results(
 
 
 def _check_result(environment: str, result: CheckResult) -> dg.AssetCheckResult:
+    """A smoke check that could not run is not evaluated, never a pass; it stays ERROR, blocking:
+    a release no probe reached is not proven healthy."""
+    evaluated = result.details.get("evaluated", True)
+    description = None if result.passed else str(result)
+    if not evaluated:
+        description = f"not evaluated: {result.name} could not run: {result.seen}"
     return dg.AssetCheckResult(
         asset_key=deployed_key(environment),
         check_name=result.name,
-        passed=result.passed,
+        passed=result.passed and evaluated,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata=result.metadata(),
-        description=None if result.passed else str(result),
+        metadata={**result.metadata(), "evaluated": evaluated},
+        description=description,
     )
 
 

@@ -24,6 +24,8 @@ class CheckResult:
 
     @property
     def status(self) -> str:
+        if self.details.get("evaluated") is False:  # it could not run: neither passed nor failed
+            return "not evaluated"
         return "passed" if self.passed else "failed"
 
     def metadata(self) -> dict[str, Any]:

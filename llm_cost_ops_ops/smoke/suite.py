@@ -72,5 +72,11 @@ def run_smoke(spec: EnvironmentSpec, target: SmokeTarget, http: HttpProbe) -> li
 
 def _database(target: SmokeTarget, budget: float) -> CheckResult:
     if target.dsn is None:
-        return CheckResult("database", False, "the application's database credentials", target.dsn_problem)
+        return CheckResult(
+            "database",
+            False,
+            "the application's database credentials",
+            target.dsn_problem,
+            details={"evaluated": False},
+        )
     return check_database(target.dsn, target.expected_migration, connect_timeout=max(budget * 3, 2))

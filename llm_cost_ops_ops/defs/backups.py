@@ -14,11 +14,11 @@ from .backup_storage import BackupStorageResource
 from .databases import DatabaseResource
 from .kubernetes import KubernetesResource
 from .notify import NotifierResource
+from .retries import TRANSIENT_RETRY, retried_only_when_transient
 from .schema import schema_key
 
 # end_offset=1: the backup taken at 02:00 belongs to that day, whose partition must already exist.
 BACKUP_PARTITIONS = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC", end_offset=1)
-BACKUP_RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
 
 
 def backups_key(environment: str) -> dg.AssetKey:
@@ -123,24 +123,6 @@ def take_backup(
     }
 
 
-def _no_retry_when_permanent(error: Exception) -> Exception:
-    """A refusal, a permission or a missing tool fails the same way on every attempt: not retried."""
-    from ..postgres.backup_errors import BackupRefused, PgToolMissing
-    from ..storage.errors import BucketMissing, EncryptionError, StorageAccessDenied
-
-    permanent = (
-        ConfigError,
-        BackupRefused,
-        PgToolMissing,
-        BucketMissing,
-        EncryptionError,
-        StorageAccessDenied,
-    )
-    if isinstance(error, permanent):
-        return dg.Failure(description=str(error), allow_retries=False)
-    return error
-
-
 def backup_gate(
     spec: EnvironmentSpec,
     backups: BackupStorageResource,
@@ -186,8 +168,9 @@ class RetentionConfig(dg.Config):
     dry_run: bool = Field(default=True, description="List what would be deleted; delete nothing.")
 
 
-def backup_definitions(spec: EnvironmentSpec) -> dg.Definitions:
-    """Backups, drills, retention and restore of one environment."""
+def backup_definitions(spec: EnvironmentSpec, *, retry: dg.RetryPolicy = TRANSIENT_RETRY) -> dg.Definitions:
+    """Backups, drills, retention and restore of one environment; backups, drills and restores
+    retry transient errors under `retry`, nothing else."""
     env = spec.name
     max_age = timedelta(days=spec.backups.verified_max_age_days)
 
@@ -198,7 +181,7 @@ def backup_definitions(spec: EnvironmentSpec) -> dg.Definitions:
         group_name=env,
         kinds={"postgres", "s3"},
         tags={"env": env},
-        retry_policy=BACKUP_RETRY,
+        retry_policy=retry,
         description=f"Nightly {env} backup: pg_dump -> zstd -> sha256 -> (AES-GCM) -> object storage, "
         "manifest last; then retention. A run for any partition takes a backup now.",
     )
@@ -209,13 +192,8 @@ def backup_definitions(spec: EnvironmentSpec) -> dg.Definitions:
         kubernetes: KubernetesResource,
         notifier: NotifierResource,
     ) -> dg.MaterializeResult:
-        try:
+        with retried_only_when_transient():
             metadata = take_backup(context, spec, backups, databases, kubernetes, notifier)
-        except Exception as exc:
-            failure = _no_retry_when_permanent(exc)
-            if failure is exc:
-                raise
-            raise failure from exc
         return dg.MaterializeResult(metadata=metadata)
 
     @dg.asset(
@@ -226,6 +204,7 @@ def backup_definitions(spec: EnvironmentSpec) -> dg.Definitions:
         group_name=env,
         kinds={"postgres"},
         tags={"env": env},
+        retry_policy=retry,
         description=f"Restore drill: the newest {env} backup restored into a scratch database, row "
         "counts and migration ledger compared with its manifest, sanity queries run, scratch dropped, "
         "backup marked verified.",
@@ -235,18 +214,19 @@ def backup_definitions(spec: EnvironmentSpec) -> dg.Definitions:
     ) -> dg.MaterializeResult:
         from ..postgres.drill import run_restore_drill
 
-        result = run_restore_drill(
-            backups.store(),
-            _admin_dsn(spec, databases),
-            env=env,
-            run_id=context.run.run_id,
-            key=backups.key(),
-        )
-        if not result.passed:
-            raise ConfigError(f"{env}: restore drill of {result.backup_id} failed: {result.summary()}")
+        with retried_only_when_transient():
+            result = run_restore_drill(
+                backups.store(),
+                _admin_dsn(spec, databases),
+                env=env,
+                run_id=context.run.run_id,
+                key=backups.key(),
+            )
+            if not result.passed:
+                raise ConfigError(f"{env}: restore drill of {result.backup_id} failed: {result.summary()}")
         return dg.MaterializeResult(metadata=result.metadata())
 
-    @dg.op(name=f"restore_backup_{env}", tags={"env": env})
+    @dg.op(name=f"restore_backup_{env}", tags={"env": env}, retry_policy=retry)
     def _restore(
         context: dg.OpExecutionContext,
         config: RestoreConfig,
@@ -255,16 +235,17 @@ def backup_definitions(spec: EnvironmentSpec) -> dg.Definitions:
     ) -> None:
         from ..postgres.restore import restore_backup
 
-        result = restore_backup(
-            backups.store(),
-            _admin_dsn(spec, databases),
-            env=env,
-            backup_id=config.backup_id,
-            target_database=config.target_database,
-            confirm_existing=config.confirm_existing,
-            include_globals=config.include_globals,
-            key=backups.key(),
-        )
+        with retried_only_when_transient():
+            result = restore_backup(
+                backups.store(),
+                _admin_dsn(spec, databases),
+                env=env,
+                backup_id=config.backup_id,
+                target_database=config.target_database,
+                confirm_existing=config.confirm_existing,
+                include_globals=config.include_globals,
+                key=backups.key(),
+            )
         context.log.info(f"restored {result.backup_id} into {result.database}")
         context.add_output_metadata(result.metadata())
 

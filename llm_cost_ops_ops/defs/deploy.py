@@ -132,11 +132,14 @@ def _migration_hook(context, spec, bundle, databases, kubernetes, backups) -> Ca
     def hook() -> dict:
         from ..k8s.releases import app_images
         from .backups import backup_gate
+        from .retries import retried_only_when_transient
         from .schema import run_migrations, schema_key
 
         image = next(iter(sorted(app_images(bundle.images()))), "")
         gate = backup_gate(spec, backups, databases, kubernetes)
-        step = run_migrations(context, spec, databases, kubernetes, image=image, gate=gate)
+        # A missing DSN or a refused gate fails the deploy at once, never through a retry.
+        with retried_only_when_transient():
+            step = run_migrations(context, spec, databases, kubernetes, image=image, gate=gate)
         context.log_event(dg.AssetMaterialization(asset_key=schema_key(spec.name), metadata=step))
         return step
 

@@ -2,6 +2,7 @@
 standalone `migrate_<env>` job, and the migration step the deploy runs before the API rolls out."""
 
 # No `from __future__ import annotations`: Dagster reads the config classes from the annotations.
+import time
 from collections.abc import Callable
 
 import dagster as dg
@@ -12,6 +13,7 @@ from .backup_storage import BackupStorageResource
 from .databases import DatabaseResource
 from .deploy import NO_RETRY_TAGS, deployed_key, env_tags
 from .kubernetes import KubernetesResource
+from .retries import TRANSIENT_RETRY, retried_only_when_transient
 
 BackupGate = Callable[[dg.OpExecutionContext | dg.AssetExecutionContext], None]
 
@@ -53,6 +55,7 @@ def run_migrations(
     target: int | None = None,
     dry_run: bool = False,
     gate: BackupGate | None = None,
+    heartbeat: Callable[[], None] | None = None,
 ) -> dict:
     """Run the environment's migrations (direct or as a Job) after its backup gate; returns what
     was applied. Raises the runner's or the Job's error, or the gate's."""
@@ -95,6 +98,7 @@ def run_migrations(
         job,
         context.run.run_id,
         timing=JobTiming(deadline_seconds=spec.migrations.deadline_seconds + 60),
+        sleeper=_beating(heartbeat),
         log=context.log.info,
     )
     # The Job's output is the app's own: a Job that exits 0 is not proof. Where Dagster can read the
@@ -121,6 +125,21 @@ def run_migrations(
     }
 
 
+def _beating(heartbeat: Callable[[], None] | None) -> Callable[[float], None]:
+    """A sleeper that renews the environment's Lease (when held) before every poll's sleep."""
+
+    def sleep(seconds: float) -> None:
+        if heartbeat is not None:
+            heartbeat()
+        time.sleep(seconds)
+
+    return sleep
+
+
+def _migration_lease_seconds(spec: EnvironmentSpec) -> int:
+    return int(spec.migrations.deadline_seconds + 600)
+
+
 def _directory_versions() -> set[int]:
     """The up (or simple) migrations of the platform's `migrations/` directory."""
     from ..postgres.source import load_migrations
@@ -137,8 +156,9 @@ def _applied_versions(spec: EnvironmentSpec, databases: DatabaseResource) -> set
     return {s.version for s in Migrator(databases.dsn(spec)).info() if s.state == "applied"}
 
 
-def schema_definitions(spec: EnvironmentSpec) -> dg.Definitions:
-    """The schema asset, its blocking ledger check and the migrate job of one environment."""
+def schema_definitions(spec: EnvironmentSpec, *, retry: dg.RetryPolicy = TRANSIENT_RETRY) -> dg.Definitions:
+    """The schema asset, its blocking ledger check and the migrate job of one environment; the
+    migration step retries transient errors under `retry`, nothing else."""
     env = spec.name
     key = schema_key(env)
 
@@ -149,6 +169,7 @@ def schema_definitions(spec: EnvironmentSpec) -> dg.Definitions:
         kinds={"postgres"},
         tags={"env": env},
         pool=f"env-{env}",
+        retry_policy=retry,
         description=(
             f"The {env} database schema: sqlx migrations from `migrations/`, applied once per deploy "
             f"({spec.migrations.mode} mode) before the API rolls out, or by `migrate_{env}`."
@@ -161,15 +182,36 @@ def schema_definitions(spec: EnvironmentSpec) -> dg.Definitions:
         kubernetes: KubernetesResource,
         backups: BackupStorageResource,
     ) -> dg.MaterializeResult:
+        from ..k8s.lease import EnvironmentLease
         from .backups import backup_gate
 
         gate = backup_gate(spec, backups, databases, kubernetes)
         image = config.image or _deployed_app_image(context.instance, env)
-        step = run_migrations(
-            context, spec, databases, kubernetes, image=image, target=config.target_version,
-            dry_run=config.dry_run, gate=gate,
-        )  # fmt: skip
-        return dg.MaterializeResult(metadata={**step, **_ledger_metadata(spec, databases)})
+        # One operation per environment: a standalone migration holds the same in-cluster Lease as
+        # deploys, rollbacks and teardowns (renewed while its Job is waited on).
+        lease = None
+        with retried_only_when_transient():
+            if not config.dry_run and (kubernetes.configured() or spec.migrations.mode == "job"):
+                kube = kubernetes.connect(spec.deploy.kube_context)
+                lease = EnvironmentLease(
+                    kube, spec.namespace, context.run.run_id, _migration_lease_seconds(spec)
+                )
+                lease.acquire()
+            elif not config.dry_run:
+                context.log.warning(
+                    f"{env}: no cluster configured: this migration holds no in-cluster Lease (only Dagster's "
+                    "env-lock queue keeps other operations on this environment out)"
+                )
+            try:
+                step = run_migrations(
+                    context, spec, databases, kubernetes, image=image, target=config.target_version,
+                    dry_run=config.dry_run, gate=gate, heartbeat=lease.renew_if_due if lease else None,
+                )  # fmt: skip
+            finally:
+                if lease is not None:
+                    lease.release()
+            ledger = _ledger_metadata(spec, databases)
+        return dg.MaterializeResult(metadata={**step, **ledger})
 
     @dg.asset_check(
         asset=key,

@@ -63,5 +63,5 @@ def test_dg_launch_render_and_check_dev(project_root, dagster_home):
         assert run.status == dg.DagsterRunStatus.SUCCESS
         records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
         evaluations = [r.event_log_entry.dagster_event.asset_check_evaluation_data for r in records.records]
-        assert sorted(e.check_name for e in evaluations) == ["contract", "policy", "schema"]
+        assert sorted(e.check_name for e in evaluations) == ["contract", "policy", "references", "schema"]
         assert all(e.passed for e in evaluations)

@@ -161,3 +161,30 @@ def test_job_mode_records_the_versions_the_job_applied(pg_database, monkeypatch,
     versions = sorted({m.version for m in load_migrations()})
     assert step["mode"] == "job" and step["job"]
     assert step["applied"] == [str(v) for v in versions]
+
+
+def test_standalone_migrate_takes_the_environment_lease(pg_database, monkeypatch, k8s_server, k8s_kubeconfig):
+    """migrate_dev is one operation per environment like a deploy: with the Lease held by another
+    run it fails before any migration, and once free it takes and releases the Lease."""
+    from llm_cost_ops_ops.k8s.lease import LEASE_NAME, EnvironmentLease
+
+    monkeypatch.setenv(DSN_VARIABLE, pg_database)
+    kubernetes = KubernetesResource(kubeconfig=str(k8s_kubeconfig), backoff_initial_seconds=0)
+    kube = kubernetes.connect()
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "llm-cost-ops-dev"}})
+    other = EnvironmentLease(kube, "llm-cost-ops-dev", "deploy-run", 600)
+    other.acquire()
+    job = defs.resolve_job_def("migrate_dev")
+
+    blocked = job.execute_in_process(resources={"kubernetes": kubernetes}, raise_on_error=False)
+
+    assert not blocked.success
+    [failure] = [e for e in blocked.all_events if e.is_step_failure]
+    assert "deploy-run" in failure.message + str(failure.step_failure_data.error)
+    with psycopg.connect(pg_database) as conn:
+        assert conn.execute("select to_regclass('_sqlx_migrations')").fetchone()[0] is None
+    other.release()
+
+    assert job.execute_in_process(resources={"kubernetes": kubernetes}).success
+    lease = kube.get("coordination.k8s.io/v1", "Lease", LEASE_NAME, "llm-cost-ops-dev")
+    assert lease["spec"]["holderIdentity"] in (None, "")

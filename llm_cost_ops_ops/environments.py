@@ -104,6 +104,9 @@ class DeploySpec(_Strict):
     """How deploys to the environment run: cluster context, deadlines, gates."""
 
     kube_context: str = ""  # kubeconfig context; empty means the current one
+    # The environment's cluster (`kube-system:<uid of kube-system>`): writes anywhere else are
+    # refused. Empty: the cluster its releases were recorded on (by Dagster and in the ledger).
+    cluster_id: str = ""
     rollout_deadline_seconds: float = pydantic.Field(default=600, gt=0)
     database_deadline_seconds: float = pydantic.Field(default=600, gt=0)
     poll_seconds: float = pydantic.Field(default=2.0, gt=0)

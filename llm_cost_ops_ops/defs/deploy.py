@@ -98,8 +98,20 @@ def _release_metadata(result, release) -> dict:
         "wave_seconds": {w.name: w.seconds for w in result.waves},
         "warnings": result.warnings,
         "objects": dg.MetadataValue.md(result.table()),
+        "cluster": release.cluster,
         **({"rollback_of": release.rollback_of} if release.rollback_of else {}),
     }
+
+
+def expected_cluster(instance: dg.DagsterInstance, spec: EnvironmentSpec) -> str:
+    """The cluster `spec`'s environment runs on: `deploy.cluster_id`, else the one its newest
+    release recorded in this Dagster instance ('' when it was never deployed from here)."""
+    if spec.deploy.cluster_id:
+        return spec.deploy.cluster_id
+    record = instance.get_latest_materialization_event(deployed_key(spec.name))
+    metadata = record.asset_materialization.metadata if record and record.asset_materialization else {}
+    value = metadata.get("cluster")
+    return str(getattr(value, "value", value) or "")
 
 
 def _lease_seconds(spec: EnvironmentSpec) -> int:
@@ -227,7 +239,12 @@ def deploy_definitions(
         if spec.migrations.mode != "off":
             hooks["migrate"] = _migration_hook(context, spec, bundle, databases, kubernetes, backups)
         result, release = execute_release(
-            kube, request, hooks=hooks, log=context.log.info, warn=context.log.warning
+            kube,
+            request,
+            hooks=hooks,
+            log=context.log.info,
+            warn=context.log.warning,
+            expected_cluster=expected_cluster(context.instance, spec),
         )
         if release is None:
             context.log_event(
@@ -261,7 +278,9 @@ def deploy_definitions(
         )
         context.log.info(f"rolling {env} back to r{target.revision} ({target.digest})")
         bundle_store(context.instance).put(RenderedBundle.from_text(env, target.bundle))
-        result, release = execute_release(kube, request, log=context.log.info)
+        result, release = execute_release(
+            kube, request, log=context.log.info, expected_cluster=expected_cluster(context.instance, spec)
+        )
         context.log_event(dg.AssetMaterialization(asset_key=key, metadata=_release_metadata(result, release)))
 
     deploy_job = dg.define_asset_job(

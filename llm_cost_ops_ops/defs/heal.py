@@ -10,7 +10,7 @@ current overlay, so a heal after a rollback does not roll the environment forwar
 import dagster as dg
 
 from ..environments import EnvironmentSpec
-from .deploy import NO_RETRY_TAGS, deployed_key, env_tags
+from .deploy import NO_RETRY_TAGS, deployed_key, env_tags, expected_cluster
 from .kubernetes import KubernetesResource
 
 
@@ -39,7 +39,15 @@ def heal_definitions(spec: EnvironmentSpec) -> dg.Definitions:
             rollout=WaitTiming(spec.deploy.rollout_deadline_seconds, spec.deploy.poll_seconds),
             database=WaitTiming(spec.deploy.database_deadline_seconds, spec.deploy.poll_seconds),
         )
-        healed = execute_heal(kube, ledger, spec.namespace, context.run.run_id, options, log=context.log.info)
+        healed = execute_heal(
+            kube,
+            ledger,
+            spec.namespace,
+            context.run.run_id,
+            options,
+            log=context.log.info,
+            expected_cluster=expected_cluster(context.instance, spec),
+        )
         changed = {
             o.ref: o.action for o in healed.deploy.outcomes() if o.action not in ("unchanged", "skipped")
         }

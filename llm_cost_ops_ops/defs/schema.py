@@ -11,7 +11,7 @@ from pydantic import Field
 from ..environments import EnvironmentSpec
 from .backup_storage import BackupStorageResource
 from .databases import DatabaseResource
-from .deploy import NO_RETRY_TAGS, deployed_key, env_tags
+from .deploy import NO_RETRY_TAGS, deployed_key, env_tags, expected_cluster
 from .kubernetes import KubernetesResource
 from .retries import TRANSIENT_RETRY, retried_only_when_transient
 
@@ -182,7 +182,9 @@ def schema_definitions(spec: EnvironmentSpec, *, retry: dg.RetryPolicy = TRANSIE
         kubernetes: KubernetesResource,
         backups: BackupStorageResource,
     ) -> dg.MaterializeResult:
+        from ..k8s.identity import check_cluster, cluster_identity
         from ..k8s.lease import EnvironmentLease
+        from ..k8s.ledger import ReleaseLedger
         from .backups import backup_gate
 
         gate = backup_gate(spec, backups, databases, kubernetes)
@@ -193,6 +195,9 @@ def schema_definitions(spec: EnvironmentSpec, *, retry: dg.RetryPolicy = TRANSIE
         with retried_only_when_transient():
             if not config.dry_run and (kubernetes.configured() or spec.migrations.mode == "job"):
                 kube = kubernetes.connect(spec.deploy.kube_context)
+                latest = ReleaseLedger(kube, env, spec.namespace, spec.deploy.history).latest()
+                expected = expected_cluster(context.instance, spec) or (latest.cluster if latest else "")
+                check_cluster(env, cluster_identity(kube), expected, "as its releases recorded")
                 lease = EnvironmentLease(
                     kube, spec.namespace, context.run.run_id, _migration_lease_seconds(spec)
                 )

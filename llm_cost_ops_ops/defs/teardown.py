@@ -16,7 +16,7 @@ from pydantic import Field
 
 from ..environments import EnvironmentSpec
 from .backup_storage import BackupStorageResource
-from .deploy import NO_RETRY_TAGS, env_tags
+from .deploy import NO_RETRY_TAGS, env_tags, expected_cluster
 from .kubernetes import KubernetesResource
 from .resources import PlatformManifests
 
@@ -123,6 +123,7 @@ def teardown_definitions(spec: EnvironmentSpec) -> dg.Definitions:
             run_id=context.run.run_id,
             history=spec.deploy.history,
             log=context.log.info,
+            expected_cluster=expected_cluster(context.instance, spec),
         )
         metadata.update(
             outcomes=result.counts(),

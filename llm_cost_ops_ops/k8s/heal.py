@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..bundles.model import load_documents
 from .engine import DeployOptions
 from .foreign import foreign_additions, removal_patch
+from .identity import check_cluster, cluster_identity
 from .inventory import labelled, ref
 from .lease import EnvironmentLease
 from .releases import ReleaseRequest, execute_release
@@ -44,12 +45,21 @@ def execute_heal(
     *,
     lease_seconds: int = 1800,
     log: Callable[[str], None] = lambda _: None,
+    expected_cluster: str = "",
 ) -> HealResult:
     """Remove other managers' additions and re-apply the running release with force.
 
     Raises ReleaseNotFound (no healthy release), LeaseHeld, or what the deploy engine raises.
     """
     target = ledger.last_healthy()
+    latest = ledger.latest()
+    recorded = latest.cluster if latest is not None else target.cluster
+    where = (
+        "as configured"
+        if expected_cluster
+        else f"its release r{latest.revision if latest else target.revision}"
+    )
+    check_cluster(ledger.environment, cluster_identity(kube), expected_cluster or recorded, where)
     request = ReleaseRequest(
         ledger.environment,
         namespace,
@@ -84,7 +94,7 @@ def execute_heal(
                 )  # fmt: skip
                 removed[ref(body)] = [f"{a.display} (added by {a.manager})" for a in additions]
                 log(f"removed from {ref(body)}: {', '.join(removed[ref(body)])}")
-        result, release = execute_release(kube, request, log=log)
+        result, release = execute_release(kube, request, log=log, expected_cluster=expected_cluster)
     finally:
         lease.release()
     return HealResult(target, result, release, removed)

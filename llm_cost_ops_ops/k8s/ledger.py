@@ -41,6 +41,7 @@ class Release:
     rollback_of: int | None = None
     detail: str = ""
     migrations: list[str] = field(default_factory=list)
+    cluster: str = ""  # the identity of the cluster it ran on (k8s/identity.py)
 
     @property
     def healthy(self) -> bool:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..bundles.model import RenderedBundle, load_documents
 from .engine import DeployEngine, DeployOptions, Hook
 from .errors import PromotionBlocked, ReleaseNotFound
+from .identity import check_cluster, cluster_identity
 from .lease import EnvironmentLease
 from .ledger import Release, ReleaseLedger
 from .outcomes import DeployResult
@@ -76,6 +77,7 @@ def execute_release(
     sleeper: Callable[[float], None] = time.sleep,
     log: Callable[[str], None] = lambda _: None,
     warn: Callable[[str], None] | None = None,
+    expected_cluster: str = "",
 ) -> tuple[DeployResult, Release | None]:
     """Apply a bundle under the environment's Lease and record the release, healthy or failed.
 
@@ -89,6 +91,17 @@ def execute_release(
     lease = EnvironmentLease(kube, request.namespace, request.run_id, request.lease_seconds)
     ledger = ReleaseLedger(kube, request.environment, request.namespace, request.history)
     held = False
+    # Never write to a cluster that is not the environment's: the one the caller names (the spec,
+    # Dagster's record) or, failing that, the one its last release ran on.
+    identity = cluster_identity(kube)
+    previous = ledger.latest()
+    recorded = previous.cluster if previous is not None else ""
+    check_cluster(
+        request.environment,
+        identity,
+        expected_cluster or recorded,
+        "as configured" if expected_cluster else f"its release r{previous.revision if previous else 0}",
+    )
 
     def heartbeat() -> None:
         if held:
@@ -119,6 +132,7 @@ def execute_release(
             rollback_of=request.rollback_of,
             detail=detail,
             migrations=migrations,
+            cluster=identity.uid,
         )
 
     try:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .errors import TeardownRefused, TeardownTimeout
+from .identity import check_cluster, cluster_identity
 from .inventory import inventory_selector, object_key, ref
 from .lease import EnvironmentLease
 from .ledger import Release, ReleaseLedger
@@ -206,6 +207,7 @@ def execute_teardown(
     clock: Callable[[], float] = time.monotonic,
     sleeper: Callable[[float], None] = time.sleep,
     log: Callable[[str], None] = lambda _: None,
+    expected_cluster: str = "",
 ) -> tuple[TeardownResult, Release | None]:
     """Tear the environment down under its Lease and record a release with operation `teardown`.
 
@@ -222,6 +224,10 @@ def execute_teardown(
         return teardown.run(objects, namespace, options), None
     ledger = ReleaseLedger(kube, environment, namespace, history)
     latest = ledger.latest()
+    where = "as configured" if expected_cluster else f"its release r{latest.revision if latest else 0}"
+    check_cluster(
+        environment, cluster_identity(kube), expected_cluster or (latest.cluster if latest else ""), where
+    )
     started = _now_iso()
 
     def release_of(outcome: str, detail: str) -> Release:

@@ -212,6 +212,7 @@ def deploy_definitions(
             return
         from ..k8s.ledger import ReleaseLedger
         from ..k8s.releases import ReleaseRequest, check_promotion, execute_release
+        from .preflight import preflight
         from .promotion import check_promoted_checks
 
         kube = _connect(kubernetes, spec)
@@ -237,6 +238,10 @@ def deploy_definitions(
         )
         hooks = {}
         if spec.migrations.mode != "off":
+            if mode == "apply":
+                # What the migration wave will need is checked now, before the first write.
+                for line in preflight(spec, bundle, databases, backups):
+                    context.log.info(f"preflight: {line}")
             hooks["migrate"] = _migration_hook(context, spec, bundle, databases, kubernetes, backups)
         result, release = execute_release(
             kube,

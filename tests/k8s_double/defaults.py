@@ -7,6 +7,8 @@ import base64
 import copy
 import itertools
 
+from llm_cost_ops_ops.bundles.quantity import canonical_resources
+
 _cluster_ips = itertools.count(1)
 
 
@@ -62,6 +64,14 @@ def _default_statefulset(spec: dict) -> None:
     retention = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
     _set(retention, "whenDeleted", "Retain")
     _set(retention, "whenScaled", "Retain")
+    # As the real server does inside the atomic volumeClaimTemplates list: each template is
+    # defaulted (kind, apiVersion, volumeMode) and carries an empty status.
+    for template in spec.get("volumeClaimTemplates") or []:
+        if isinstance(template, dict):
+            _set(template, "apiVersion", "v1")
+            _set(template, "kind", "PersistentVolumeClaim")
+            _set(template.setdefault("spec", {}), "volumeMode", "Filesystem")
+            _set(template, "status", {"phase": "Pending"})
 
 
 def _default_job(spec: dict) -> None:
@@ -90,7 +100,10 @@ def _default_service(spec: dict, old: dict | None) -> None:
 
 
 def apply_defaults(kind: str, obj: dict, old: dict | None) -> None:
-    """Fill server-side defaults into `obj` in place; `old` is the stored version on update."""
+    """Fill server-side defaults into `obj` in place; `old` is the stored version on update.
+    Quantities are stored in canonical form, as resource.Quantity serialises them (`1000m` -> `1`)."""
+    if kind not in ("ConfigMap", "Secret") and isinstance(obj.get("spec"), dict):
+        obj["spec"] = canonical_resources(obj["spec"])
     spec = obj.get("spec")
     if kind == "Secret":
         string_data = obj.pop("stringData", None) or {}

@@ -576,3 +576,31 @@ def test_fault_injection_and_request_counts(server, core):
     assert first == second and {500, 503, 200} >= set(first) and len(set(first)) > 1
     server.reset_counters()
     assert server.requests == [] and server.counts == {}
+
+
+def test_quantities_are_stored_canonically_and_claim_templates_defaulted(k8s_server):
+    """As the real server (found on the real control plane, issue 18): `1000m` is stored as `1`,
+    `1024Mi` as `1Gi`, and templates in the atomic volumeClaimTemplates list are defaulted."""
+    from llm_cost_ops_ops.k8s.client import Kube
+
+    kube = Kube(client.ApiClient(k8s_server.client_configuration()))
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "q"}})
+    container = {"name": "c", "image": "i:1", "resources": {"limits": {"cpu": "1000m", "memory": "1024Mi"}}}
+    kube.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "db", "namespace": "q"},
+            "spec": {
+                "selector": {"matchLabels": {"a": "b"}},
+                "serviceName": "db",
+                "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [container]}},
+                "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10240Mi"}}}}],
+            },
+        }
+    )
+    live = kube.get("apps/v1", "StatefulSet", "db", "q")
+    assert live["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "1", "memory": "1Gi"}
+    [template] = live["spec"]["volumeClaimTemplates"]
+    assert template["spec"]["volumeMode"] == "Filesystem" and template["status"] == {"phase": "Pending"}
+    assert template["spec"]["resources"]["requests"]["storage"] == "10Gi"

@@ -4,7 +4,9 @@ the rendered object no longer has (a generator with `behavior: replace`, a patch
 Each object's source file (its origin annotation) is read again and the object's document in it
 found by kind and name (the rendered name holds the source name, whatever prefix or suffix). An
 object a generator with `behavior: replace` made is compared with what the kustomizations that
-generator's file includes gave it (their generators and resource files).
+generator's file includes gave it (their generators and resource files). An object a Helm chart
+rendered (source `<chart>/templates/<file> (Helm template)`) is left alone: kustomize dropped
+nothing from it.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ def values_not_dropped(bundle: RenderedBundle, spec: EnvironmentSpec) -> Iterato
     for obj in bundle.of_kind("ConfigMap", "Secret"):
         if not obj.source:
             continue  # no source known: nothing to compare
+        if obj.from_helm_template:
+            continue  # a Helm template's values come from the chart's values, not dropped by kustomize
         if " (" in obj.source:
             yield from _replaced_by_generator(bundle, obj, root)
             continue

@@ -23,11 +23,11 @@ import yaml
 from ..config_yaml import read_yaml
 from ..errors import ConfigError, RenderError
 from .helm_errors import chart_error_line
-from .model import ManifestObject, RenderedBundle, load_documents
+from .model import HELM_TEMPLATE_SUFFIX, ManifestObject, RenderedBundle, load_documents
 
 HOOK_ANNOTATION = "helm.sh/hook"
 RELEASE_NAME = "llm-cost-ops"
-SOURCE_SUFFIX = " (Helm template)"
+SOURCE_SUFFIX = HELM_TEMPLATE_SUFFIX
 
 
 def _shown(path: Path, root: Path) -> str:

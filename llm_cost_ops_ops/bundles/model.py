@@ -24,12 +24,21 @@ POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
+HELM_TEMPLATE_SUFFIX = " (Helm template)"
+"""Ends the source of an object a Helm chart rendered (`<chart>/templates/<file> (Helm template)`)."""
+
+
 @dataclass(frozen=True)
 class ManifestObject:
     """One Kubernetes object of a bundle, with the source file kustomize read it from."""
 
     body: dict[str, Any]
     source: str = ""
+
+    @property
+    def from_helm_template(self) -> bool:
+        """Rendered by Helm from a template: its source is generated, not a file to re-read."""
+        return self.source.endswith(HELM_TEMPLATE_SUFFIX)
 
     @property
     def api_version(self) -> str:

@@ -232,8 +232,8 @@ def test_launch_render_and_check_dev_from_launchpad(page, dagster_ui: DagsterUI)
     assert status.inner_text() == "Success", (
         f"run {run_id} ended {status.inner_text()}:\n{page.inner_text('body')[:3000]}\n{dagster_ui.log_tail()}"
     )
-    # The step summary beside the Gantt chart: the asset step and its three check steps succeeded.
-    page.get_by_text("Succeeded (4)", exact=True).wait_for(state="visible")
+    # The step summary beside the Gantt chart: the asset step and its four check steps succeeded.
+    page.get_by_text("Succeeded (5)", exact=True).wait_for(state="visible")
     page.get_by_text("Errored (0)", exact=True).wait_for(state="visible")
     page.get_by_text("RUN_SUCCESS", exact=True).first.wait_for(state="visible")
     _screenshot(page, "ui_run_render_and_check_dev.png")

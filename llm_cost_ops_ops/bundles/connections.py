@@ -5,6 +5,12 @@ and container env values, from `*_HOST` variables, and from Prometheus scrape co
 in-cluster when it is a short name, `name.namespace` of a namespace the bundle uses, or
 `name.namespace.svc...`; such a host must be a Service of the bundle, with the port named. Other
 hosts (public DNS names, IPs, `localhost`) and names under `objects.external` are not checked.
+
+With `database.external: true` the bundle has no database component (external_database.py): a
+PostgreSQL DSN is meant for the external database, so one naming an in-cluster host that is no
+Service of the bundle (the stock `postgres`) is a warning to point it there, not an error; and a
+scrape discovering the database component's pods (the postgres-exporter job) is not required to
+find any. In-cluster environments are checked as before.
 """
 
 from __future__ import annotations
@@ -19,13 +25,15 @@ from collections.abc import Iterator
 import yaml
 
 from ..environments import EnvironmentSpec
+from .external_database import left_out_database
 from .findings import Finding
 from .model import ManifestObject, RenderedBundle
 from .selectors import selector_matches
 from .workload_refs import finding, workloads
 
-_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://(?:[^@/\s\"']*@)?([A-Za-z0-9.-]+)(?::(\d+))?", re.IGNORECASE)
+_URL = re.compile(r"\b([a-z][a-z0-9+.-]*)://(?:[^@/\s\"']*@)?([A-Za-z0-9.-]+)(?::(\d+))?", re.IGNORECASE)
 _PROMETHEUS_FILES = ("prometheus.yml", "prometheus.yaml")
+_POSTGRES_SCHEMES = ("postgres", "postgresql")
 
 
 def _values(obj: ManifestObject) -> Iterator[tuple[str, str, str]]:
@@ -45,12 +53,13 @@ def _values(obj: ManifestObject) -> Iterator[tuple[str, str, str]]:
                 yield f"{cpath}.env[{i}].value", str(var.get("name", "")), str(var["value"])
 
 
-def _hosts(key: str, text: str) -> Iterator[tuple[str, int | None]]:
+def _hosts(key: str, text: str) -> Iterator[tuple[str, str, int | None]]:
+    """(scheme, host, port) of every URL or DSN in the value ("" scheme for a `*_HOST` setting)."""
     for match in _URL.finditer(text):
-        yield match.group(1), int(match.group(2)) if match.group(2) else None
+        yield match.group(1).lower(), match.group(2), int(match.group(3)) if match.group(3) else None
     if key.upper().endswith("_HOST") and "://" not in text:
         host, _, port = text.strip().partition(":")
-        yield host, int(port) if port.isdigit() else None
+        yield "", host, int(port) if port.isdigit() else None
 
 
 def _in_cluster(host: str, bundle: RenderedBundle, namespace: str) -> tuple[str, str] | None:
@@ -70,7 +79,7 @@ def _in_cluster(host: str, bundle: RenderedBundle, namespace: str) -> tuple[str,
     return None
 
 
-def _check_host(bundle, spec, obj, field, host: str, port: int | None) -> Iterator[Finding]:
+def _check_host(bundle, spec, obj, field, host: str, port: int | None, scheme: str = "") -> Iterator[Finding]:
     target = _in_cluster(host, bundle, obj.namespace)
     if target is None or host in spec.objects.external or target[0] in spec.objects.external:
         return
@@ -78,7 +87,14 @@ def _check_host(bundle, spec, obj, field, host: str, port: int | None) -> Iterat
     service = next(
         (s for s in bundle.of_kind("Service") if s.name == name and s.namespace == namespace), None
     )
-    if service is None:
+    if service is None and spec.database.external and scheme in _POSTGRES_SCHEMES:
+        # The database is outside the bundle: this DSN must be pointed at it (environments.yaml).
+        message = (
+            f"host {host} names no Service of the bundle; database.external is true for "
+            f"{spec.name}: point this DSN at the external database"
+        )
+        yield dataclasses.replace(finding("connection-host", bundle, obj, field, message), severity="warning")
+    elif service is None:
         yield finding("connection-host", bundle, obj, field, f"host {host} names no Service of the bundle")
     elif port is not None and all(
         p.get("port") != port for p in (service.body.get("spec") or {}).get("ports") or []
@@ -90,8 +106,8 @@ def connection_hosts_exist(bundle: RenderedBundle, spec: EnvironmentSpec) -> Ite
     """Every in-cluster host of a URL, DSN or `*_HOST` setting is a Service of the bundle."""
     for obj in bundle.objects:
         for field, key, text in _values(obj):
-            for host, port in _hosts(key, text):
-                yield from _check_host(bundle, spec, obj, field, host, port)
+            for scheme, host, port in _hosts(key, text):
+                yield from _check_host(bundle, spec, obj, field, host, port, scheme)
 
 
 def _scrape_selects(bundle: RenderedBundle, role: str, namespace: str, selector: str) -> bool:
@@ -140,6 +156,9 @@ def _discovery(bundle, spec, configmap, field, sd) -> Iterator[Finding]:
             )
     for k, selector in enumerate(sd.get("selectors") or []):
         label = selector.get("label")
+        wanted = dict(pair.split("=", 1) for pair in (label or "").split(",") if "=" in pair)
+        if label and left_out_database(spec, wanted):
+            continue  # the database component is left out of the bundle: nothing to scrape there
         if label and not any(_scrape_selects(bundle, sd.get("role", "pod"), n, label) for n in names):
             yield finding(
                 "scrape-target", bundle, configmap, f"{field}.selectors[{k}].label",

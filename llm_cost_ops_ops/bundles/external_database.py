@@ -6,6 +6,10 @@ database) are dropped after kustomize renders, so one overlay serves both setups
 database wave is simply empty. With `database.external_cidr` a NetworkPolicy is added that lets the
 API and migration pods reach that address range on the database port; without it the overlay must
 allow that egress itself (the base policies allow only the in-cluster postgres pods).
+
+The kept objects are left as rendered, so they may still name the dropped pods (the base
+NetworkPolicies' egress to postgres, the postgres-exporter scrape job): `left_out_database` tells
+the references check that such a selector is meant to match nothing here.
 """
 
 from __future__ import annotations
@@ -14,11 +18,19 @@ from typing import Any
 
 from ..environments import EnvironmentSpec
 from .model import ManifestObject, RenderedBundle
-from .platform import API_APP, COMPONENT_LABEL, NAME_LABEL
+from .platform import API_APP, COMPONENT_LABEL, DATABASE_APP, NAME_LABEL
 
 DATABASE_COMPONENT = "database"
 EGRESS_POLICY = "llm-cost-ops-external-database"
 GENERATED_SOURCE = "environments.yaml (database.external_cidr)"
+
+
+def left_out_database(spec: EnvironmentSpec, labels: dict[str, str]) -> bool:
+    """Whether a selector's labels pick the in-cluster database's pods, which an environment on an
+    external database leaves out (always False for the in-cluster database)."""
+    return spec.database.external and (
+        labels.get(COMPONENT_LABEL) == DATABASE_COMPONENT or labels.get(NAME_LABEL) == DATABASE_APP
+    )
 
 
 def external_database_egress(spec: EnvironmentSpec, labels: dict[str, str]) -> dict[str, Any]:

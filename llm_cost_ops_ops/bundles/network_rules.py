@@ -6,6 +6,9 @@
 - `network-flows`: the flows the platform needs are open (ingress controller -> API, scraper ->
   API metrics and the database exporter, API and migration pods -> database, every pod -> DNS), and
   nothing else reaches the database's PostgreSQL port.
+
+With `database.external: true` the database's pods are left out of the bundle (external_database.py);
+a peer selecting them (the base policies' egress to postgres) then selects nothing by design.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..environments import EnvironmentSpec
+from .external_database import left_out_database
 from .findings import Finding
 from .model import RenderedBundle
 from .reachability import DNS_NAMESPACE, Pod, Reachability
@@ -51,7 +55,9 @@ def network_peers_select(bundle: RenderedBundle, spec: EnvironmentSpec) -> Itera
                     if "podSelector" not in peer:
                         continue
                     matched = [p for p in reach.pods if reach.peer_matches(policy, peer, p)]
-                    if not matched and set(namespaces) <= bundle_namespaces:
+                    # An environment on an external database has no database pods to select.
+                    left_out = left_out_database(spec, (peer["podSelector"] or {}).get("matchLabels") or {})
+                    if not matched and set(namespaces) <= bundle_namespaces and not left_out:
                         yield finding(
                             "network-peer", bundle, policy, f"{field}.podSelector",
                             f"selects no pod in {', '.join(namespaces)}",

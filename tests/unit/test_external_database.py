@@ -82,7 +82,13 @@ def test_in_cluster_database_is_unchanged(render_overlays, env_specs):
     assert bundle.digest == render_overlays["dev"].digest
     without = for_database_mode(render_overlays["dev"], _external(env_specs["dev"]))
     findings = check_contract(without, env_specs["dev"])
-    assert [f.message for f in findings] == ["StatefulSet postgres is missing from the bundle"]
+    assert [(f.rule, f.message) for f in findings] == [
+        (
+            "database",
+            "found no StatefulSet playing the database role (looked for a StatefulSet with pod labels "
+            "app.kubernetes.io/component=database, app.kubernetes.io/name=postgres, or running the postgres image)",
+        )
+    ]
 
 
 def test_external_cidr_adds_an_egress_policy(render_overlays, env_specs, all_findings):

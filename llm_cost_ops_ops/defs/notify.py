@@ -59,7 +59,12 @@ def _own_message(error: Any) -> str:
     raised from (a psycopg or botocore error, say) is an inner library's text, not what a person
     acts on, and may quote what the project's message masked.
     """
-    while getattr(error, "cls_name", "").startswith("Dagster") and getattr(error, "cause", None) is not None:
+
+    def wrapper(e: Any) -> bool:  # Dagster's own errors, and the Failure a step raises from ours
+        name = getattr(e, "cls_name", "")
+        return name.startswith("Dagster") or name == "Failure"
+
+    while wrapper(error) and getattr(error, "cause", None) is not None:
         error = error.cause
     return str(getattr(error, "message", "") or "")
 

@@ -16,6 +16,7 @@ def is_transient(error: BaseException) -> bool:
     """Whether the same step may succeed when run again unchanged."""
     import psycopg
 
+    from ..errors import ConfigError
     from ..k8s.errors import ApiError
     from ..postgres.backup_errors import DumpFailed
     from ..postgres.errors import DatabaseUnavailable, MigrationLockTimeout
@@ -23,6 +24,8 @@ def is_transient(error: BaseException) -> bool:
 
     if isinstance(error, ApiError):
         return error.transient
+    if isinstance(error, ConfigError):  # a DSN that does not parse, a missing setting: permanent
+        return False
     # A dump cut short by a dropped connection is worth another attempt; a refused one is not
     # (BackupRefused and PgToolMissing are not DumpFailed).
     transient = (DatabaseUnavailable, MigrationLockTimeout, StorageUnavailable, DumpFailed)

@@ -15,7 +15,7 @@ from psycopg import conninfo
 
 from .. import redaction
 from ..redaction import MASK, secret_parts
-from .errors import DatabaseUnavailable
+from .errors import DatabaseUnavailable, InvalidDsn
 
 APPLICATION_NAME = "llm-cost-ops-ops migrator"
 CONNECT_TIMEOUT_SECONDS = 10
@@ -50,7 +50,7 @@ def connect(dsn: str, *, application_name: str = APPLICATION_NAME) -> psycopg.Co
     except psycopg.Error as exc:
         # Not shown even masked: what does not parse cannot be trusted to be masked right.
         message = " ".join(redact(str(exc), dsn).split())
-        raise DatabaseUnavailable(f"invalid DSN {MASK}: {message}") from None
+        raise InvalidDsn(f"invalid DSN {MASK}: {message}") from None
     defaults: dict[str, Any] = {
         "application_name": application_name,
         "connect_timeout": CONNECT_TIMEOUT_SECONDS,

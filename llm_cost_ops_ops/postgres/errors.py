@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..errors import OpsError
+from ..errors import ConfigError, OpsError
 
 
 class MigrationError(OpsError):
@@ -78,3 +78,7 @@ class MigrationLockTimeout(MigrationError):
 
 class DatabaseUnavailable(MigrationError):
     """The database could not be reached or refused the connection (the DSN shown is masked)."""
+
+
+class InvalidDsn(DatabaseUnavailable, ConfigError):
+    """The DSN does not parse: a configuration error, never worth a retry."""

@@ -46,11 +46,20 @@ def test_drift_sees_another_managers_addition_and_heal_removes_it(cluster_kubeco
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": {"name": API, "namespace": namespace},
-            "spec": {"template": {"spec": {"containers": [{"name": API, "env": [{"name": "DEBUG_BACKDOOR", "value": "1"}]}]}}},
+            "spec": {
+                "template": {
+                    "spec": {"containers": [{"name": API, "env": [{"name": "DEBUG_BACKDOOR", "value": "1"}]}]}
+                }
+            },
         }
     )
     other.apply(
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "llm-cost-ops-config", "namespace": namespace}, "data": {"LOG_LEVEL": "trace"}},
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "llm-cost-ops-config", "namespace": namespace},
+            "data": {"LOG_LEVEL": "trace"},
+        },
         force=True,
     )
     ledger = ReleaseLedger(kube, "dev", namespace)
@@ -58,12 +67,19 @@ def test_drift_sees_another_managers_addition_and_heal_removes_it(cluster_kubeco
     report = detect_drift(kube, "dev", namespace, ledger.last_healthy())
 
     drifted = {d.ref: d.fields for d in report.drifted}
-    assert f"spec.template.spec.containers[{API}].env[DEBUG_BACKDOOR] (added by kubectl-set)" in drifted[f"Deployment/{namespace}/{API}"]
+    assert (
+        f"spec.template.spec.containers[{API}].env[DEBUG_BACKDOOR] (added by kubectl-set)"
+        in drifted[f"Deployment/{namespace}/{API}"]
+    )
     assert "data.LOG_LEVEL" in drifted[f"ConfigMap/{namespace}/llm-cost-ops-config"]
 
     healed = execute_heal(kube, ledger, namespace, "heal-1", OPTIONS)
 
-    assert healed.removed == {f"Deployment/{namespace}/{API}": [f"spec.template.spec.containers[{API}].env[DEBUG_BACKDOOR] (added by kubectl-set)"]}
+    assert healed.removed == {
+        f"Deployment/{namespace}/{API}": [
+            f"spec.template.spec.containers[{API}].env[DEBUG_BACKDOOR] (added by kubectl-set)"
+        ]
+    }
     assert "DEBUG_BACKDOOR" not in {e["name"] for e in _container(kube, namespace).get("env") or []}
     assert kube.get("v1", "ConfigMap", "llm-cost-ops-config", namespace)["data"]["LOG_LEVEL"] == "debug"
     assert detect_drift(kube, "dev", namespace, ledger.last_healthy()).clean
@@ -73,7 +89,12 @@ def test_heal_after_a_rollback_keeps_the_rolled_back_release(kube, deployed):
     namespace = deployed.namespaces()[0]
     good_image = _container(kube, namespace)["image"]
     with pytest.raises(RolloutFailed):
-        execute_release(kube, ReleaseRequest.for_bundle(with_api_image(deployed, "2.0.0-crashloop"), namespace, "deploy-2", OPTIONS))
+        execute_release(
+            kube,
+            ReleaseRequest.for_bundle(
+                with_api_image(deployed, "2.0.0-crashloop"), namespace, "deploy-2", OPTIONS
+            ),
+        )
     ledger = ReleaseLedger(kube, "dev", namespace)
     request, _ = rollback_request(ledger, "rollback-1", OPTIONS, namespace)
     execute_release(kube, request)

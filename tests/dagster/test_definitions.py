@@ -63,7 +63,9 @@ def test_every_bundle_has_four_blocking_checks():
         if key.asset_key.path[0] == "manifests"
     }
     assert checks.keys() == {
-        (f"manifests/{env}", check) for env in ENVIRONMENTS for check in ("schema", "policy", "contract", "references")
+        (f"manifests/{env}", check)
+        for env in ENVIRONMENTS
+        for check in ("schema", "policy", "contract", "references")
     }
     for key in checks.values():
         assert graph.get_check_spec(key).blocking, key.to_user_string()

@@ -117,5 +117,5 @@ def test_no_secret_anywhere(project_root, env_specs, tmp_path, monkeypatch):
         summary = body["summary"]
         assert "\n" not in summary
         # The project's own error, not psycopg's text the cause chain carried.
-        assert summary.startswith("llm_cost_ops_ops.postgres.errors.DatabaseUnavailable: "), summary
+        assert summary.startswith("llm_cost_ops_ops.postgres.errors.InvalidDsn: "), summary
         assert "***" in summary, summary

@@ -595,12 +595,23 @@ def test_quantities_are_stored_canonically_and_claim_templates_defaulted(k8s_ser
                 "selector": {"matchLabels": {"a": "b"}},
                 "serviceName": "db",
                 "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [container]}},
-                "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10240Mi"}}}}],
+                "volumeClaimTemplates": [
+                    {
+                        "metadata": {"name": "data"},
+                        "spec": {
+                            "accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": "10240Mi"}},
+                        },
+                    }
+                ],
             },
         }
     )
     live = kube.get("apps/v1", "StatefulSet", "db", "q")
-    assert live["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "1", "memory": "1Gi"}
+    assert live["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {
+        "cpu": "1",
+        "memory": "1Gi",
+    }
     [template] = live["spec"]["volumeClaimTemplates"]
     assert template["spec"]["volumeMode"] == "Filesystem" and template["status"] == {"phase": "Pending"}
     assert template["spec"]["resources"]["requests"]["storage"] == "10Gi"

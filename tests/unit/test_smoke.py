@@ -326,6 +326,9 @@ def test_forwarder_targets_a_ready_pod_and_its_named_port(k8s_server):
         forwarder.forward(ns, "grafana", 3000)
     # The double serves no port-forward stream (the API server refuses it): one error naming the
     # forward and the server's answer, before any check tries the relay.
-    with pytest.raises(SmokeError, match=r"port-forward to pod default/api-b port 9191 \(Service llm-cost-ops\) failed: the API server answered"):
+    with pytest.raises(
+        SmokeError,
+        match=r"port-forward to pod default/api-b port 9191 \(Service llm-cost-ops\) failed: the API server answered",
+    ):
         forwarder.forward(ns, "llm-cost-ops", 9090)
     assert forwarder._relays == []

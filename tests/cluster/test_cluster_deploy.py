@@ -455,7 +455,11 @@ def test_deploy_killed_mid_wave_converges_when_run_again(control_plane, kube, de
     script = DEPLOY_AND_DIE.format(
         root=str(root), bundle=str(bundle_file), namespace=namespace, kubeconfig=str(control_plane.kubeconfig)
     )
-    child = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    # The child is killed with SIGKILL: its temporary files (the client's discovery cache) go
+    # under tmp_path, which pytest removes.
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], start_new_session=True, env={**os.environ, "TMPDIR": str(tmp_path)}
+    )
     try:
         # Killed while waiting for the database wave: the StatefulSet is written, the API is not.
         wait_for(

@@ -60,19 +60,8 @@ def execute_heal(
         else f"its release r{latest.revision if latest else target.revision}"
     )
     check_cluster(ledger.environment, cluster_identity(kube), expected_cluster or recorded, where)
-    request = ReleaseRequest(
-        ledger.environment,
-        namespace,
-        target.digest,
-        target.bundle,
-        target.images,
-        run_id,
-        dataclasses.replace(options, force_conflicts=True, prune=False),
-        operation="heal",
-        rollback_of=target.revision,
-        lease_seconds=lease_seconds,
-        history=ledger.history,
-    )
+    forced = dataclasses.replace(options, force_conflicts=True, prune=False)
+    request = ReleaseRequest.for_release(ledger, target, namespace, run_id, forced, "heal", lease_seconds)
     lease = EnvironmentLease(kube, namespace, run_id, lease_seconds)
     lease.acquire()
     removed: dict[str, list[str]] = {}

@@ -200,10 +200,6 @@ def object_health(body: dict[str, Any]) -> Health:
     return _conditions_health(body)
 
 
-def workload_health(body: dict[str, Any]) -> Health:
-    return object_health(body)
-
-
 def pod_failures(pods: list[dict[str, Any]], now: float, patience: Patience = FAIL_FAST) -> list[PodProblem]:
     """Containers that will not recover by waiting, at the caller's patience: crash loops and
     OOM kills past `patience.restarts`, image pulls failing past the grace period, containers
@@ -238,14 +234,9 @@ def pod_failures(pods: list[dict[str, Any]], now: float, patience: Patience = FA
     return problems
 
 
-def pod_problems(pods: list[dict[str, Any]]) -> list[PodProblem]:
-    """pod_failures at the deploy's patience (fail fast), for callers without a clock."""
-    return pod_failures(pods, float("inf"), FAIL_FAST)
-
-
 def _age_seconds(pod: dict[str, Any], now: float) -> float:
     created = _g(pod, "metadata", "creationTimestamp")
-    if not created or now == float("inf"):
+    if not created:
         return float("inf")
     return now - datetime.fromisoformat(str(created).replace("Z", "+00:00")).timestamp()
 

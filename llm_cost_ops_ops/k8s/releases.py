@@ -46,6 +46,32 @@ class ReleaseRequest:
     history: int = 10
 
     @classmethod
+    def for_release(
+        cls,
+        ledger: ReleaseLedger,
+        target: Release,
+        namespace: str,
+        run_id: str,
+        options: DeployOptions,
+        operation: str,
+        lease_seconds: int = 1800,
+    ) -> ReleaseRequest:
+        """Re-apply `target`'s stored bundle (a rollback or a heal), recorded as `rollback_of` it."""
+        return cls(
+            ledger.environment,
+            namespace,
+            target.digest,
+            target.bundle,
+            target.images,
+            run_id,
+            options,
+            operation=operation,
+            rollback_of=target.revision,
+            lease_seconds=lease_seconds,
+            history=ledger.history,
+        )
+
+    @classmethod
     def for_bundle(
         cls,
         bundle: RenderedBundle,
@@ -176,19 +202,7 @@ def rollback_request(
     else:
         current = releases[-1].revision if releases else None
         target = ledger.last_healthy(before=current)
-    request = ReleaseRequest(
-        ledger.environment,
-        namespace,
-        target.digest,
-        target.bundle,
-        target.images,
-        run_id,
-        options,
-        operation="rollback",
-        rollback_of=target.revision,
-        history=ledger.history,
-    )
-    return request, target
+    return ReleaseRequest.for_release(ledger, target, namespace, run_id, options, "rollback"), target
 
 
 def check_promotion(source: ReleaseLedger, images: list[str]) -> Release:

@@ -8,8 +8,8 @@ Cases:
   and available -> healthy; spec.replicas absent counts as 1; the client's snake_case keys are read too;
 - statefulset_health: observedGeneration behind, ready < wanted, partition 0 with currentRevision !=
   updateRevision, updatedReplicas < wanted -> progressing; all ready on one revision -> healthy;
-- workload_health: kinds without a rollout (DaemonSet here) are healthy;
-- pod_problems: CrashLoopBackOff, ImagePullBackOff, ErrImagePull (waiting) and OOMKilled (lastState or
+- object_health: kinds without a rollout (DaemonSet here) are healthy;
+- pod_failures (fail fast): CrashLoopBackOff, ImagePullBackOff, ErrImagePull (waiting) and OOMKilled (lastState or
   state terminated) are problems naming pod, container, reason and restarts; a crash loop after an OOM
   kill names both; init containers count; running, ContainerCreating and a clean exit give none;
 - wave_of on the real prod bundle: postgres StatefulSet -> database, API Deployment -> api, prometheus
@@ -28,12 +28,19 @@ import copy
 import pytest
 
 from llm_cost_ops_ops.bundles.model import ManifestObject, RenderedBundle
+from llm_cost_ops_ops.bundles.selectors import selector_string
+from llm_cost_ops_ops.k8s.detect import Thresholds, pod_failure
 from llm_cost_ops_ops.k8s.health import (
+    FAIL_FAST,
+    Patience,
     PodProblem,
+    daemonset_health,
     deployment_health,
-    pod_problems,
+    job_health,
+    object_health,
+    pod_failures,
+    revision_pods,
     statefulset_health,
-    workload_health,
 )
 from llm_cost_ops_ops.k8s.plan import plan_deploy
 from llm_cost_ops_ops.k8s.waves import WAVES, plan_waves, wave_of
@@ -187,10 +194,10 @@ def test_statefulset_ready_on_one_revision_is_healthy():
     assert (health.state, health.message) == ("healthy", "2 replicas ready")
 
 
-def test_workload_health_dispatches_by_kind():
-    assert workload_health(_deployment(generation=9)).state == "progressing"
-    assert workload_health(_statefulset(generation=9)).state == "progressing"
-    assert workload_health({"kind": "DaemonSet"}).state == "healthy"
+def test_object_health_dispatches_by_kind():
+    assert object_health(_deployment(generation=9)).state == "progressing"
+    assert object_health(_statefulset(generation=9)).state == "progressing"
+    assert object_health({"kind": "DaemonSet"}).state == "healthy"
 
 
 # --- pods --------------------------------------------------------------------------------------
@@ -215,19 +222,19 @@ def _pod(name="api-1", state=None, last_state=None, restarts=0, container="app",
 @pytest.mark.parametrize("reason", ["CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull"])
 def test_failing_waiting_reasons_are_problems(reason):
     pod = _pod(state={"waiting": {"reason": reason}}, restarts=4)
-    assert pod_problems([pod]) == [PodProblem("api-1", "app", reason, 4)]
+    assert pod_failures([pod], 0) == [PodProblem("api-1", "app", reason, 4)]
 
 
 def test_oom_killed_in_last_state_is_a_problem():
     pod = _pod(state={"running": {}}, last_state={"terminated": {"reason": "OOMKilled", "exitCode": 137}})
-    [problem] = pod_problems([pod])
+    [problem] = pod_failures([pod], 0)
     assert problem.reason == "OOMKilled"
     assert str(problem) == "pod api-1 container app: OOMKilled (restarts 0)"
 
 
 def test_oom_killed_in_current_state_is_a_problem():
     pod = _pod(state={"terminated": {"reason": "OOMKilled"}})
-    assert [p.reason for p in pod_problems([pod])] == ["OOMKilled"]
+    assert [p.reason for p in pod_failures([pod], 0)] == ["OOMKilled"]
 
 
 def test_crash_loop_after_an_oom_kill_names_both():
@@ -236,14 +243,14 @@ def test_crash_loop_after_an_oom_kill_names_both():
         last_state={"terminated": {"reason": "OOMKilled"}},
         restarts=2,
     )
-    [problem] = pod_problems([pod])
+    [problem] = pod_failures([pod], 0)
     assert problem.reason == "CrashLoopBackOff, last terminated OOMKilled"
     assert problem.restarts == 2
 
 
 def test_init_container_problems_count():
     init = {"name": "migrate", "restartCount": 1, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
-    assert pod_problems([_pod(init=init)]) == [PodProblem("api-1", "migrate", "CrashLoopBackOff", 1)]
+    assert pod_failures([_pod(init=init)], 0) == [PodProblem("api-1", "migrate", "CrashLoopBackOff", 1)]
 
 
 @pytest.mark.parametrize(
@@ -257,11 +264,11 @@ def test_init_container_problems_count():
     ids=["running", "container-creating", "restarted-after-error", "completed"],
 )
 def test_pods_that_can_still_recover_give_no_problems(state, last_state):
-    assert pod_problems([_pod(state=state, last_state=last_state)]) == []
+    assert pod_failures([_pod(state=state, last_state=last_state)], 0) == []
 
 
 def test_pods_without_status_give_no_problems():
-    assert pod_problems([{"metadata": {"name": "p"}}, {"metadata": {"name": "q"}, "status": {}}]) == []
+    assert pod_failures([{"metadata": {"name": "p"}}, {"metadata": {"name": "q"}, "status": {}}], 0) == []
 
 
 def test_every_failing_pod_is_reported():
@@ -270,7 +277,7 @@ def test_every_failing_pod_is_reported():
         _pod("api-2"),
         _pod("api-3", state={"waiting": {"reason": "ImagePullBackOff"}}),
     ]
-    assert [(p.pod, p.reason) for p in pod_problems(pods)] == [
+    assert [(p.pod, p.reason) for p in pod_failures(pods, 0)] == [
         ("api-1", "ErrImagePull"),
         ("api-3", "ImagePullBackOff"),
     ]
@@ -431,18 +438,6 @@ def test_added_object_is_add_against_a_previous_release(prod):
 
 
 # --- one judge, different patience (issue 11) -----------------------------------------------------
-
-from llm_cost_ops_ops.bundles.selectors import selector_string  # noqa: E402
-from llm_cost_ops_ops.k8s.detect import Thresholds, pod_failure  # noqa: E402
-from llm_cost_ops_ops.k8s.health import (  # noqa: E402
-    FAIL_FAST,
-    Patience,
-    daemonset_health,
-    job_health,
-    object_health,
-    pod_failures,
-    revision_pods,
-)
 
 
 def test_the_same_crash_loop_fails_a_deploy_at_once_and_the_sensor_at_its_threshold():

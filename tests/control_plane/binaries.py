@@ -10,6 +10,7 @@ covers go.mod, go.sum and every main: only the first build on a machine, or a ve
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -52,10 +53,23 @@ def binary(name: str) -> Path:
 
 
 def build() -> Path:
-    """Build every command into the cache directory unless all are there; returns the directory."""
+    """Build every command into the cache directory unless all are there; returns the directory.
+
+    Concurrent callers (parallel make, several test sessions) wait on one lock file, so a machine
+    pays for one build, not one per caller.
+    """
     target = cache_dir()
     if not missing():
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(target.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not missing():
+            return target
+        return _build(target)
+
+
+def _build(target: Path) -> Path:
     go = shutil.which("go")
     if go is None:
         raise SystemExit("make control-plane needs Go (1.26+) on PATH")

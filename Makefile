@@ -50,9 +50,10 @@ test-e2e: install system-deps control-plane
 test-cluster: install control-plane  ## only the tier on the real control plane
 	$(RUN) pytest -m cluster
 
-lint: install
+lint: install  ## ruff, and the import contracts in pyproject.toml (libraries free of Dagster, layers one-way)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 
 format: install
 	$(RUN) ruff format .

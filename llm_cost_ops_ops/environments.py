@@ -15,9 +15,9 @@ import pydantic
 import yaml
 from pydantic_core import PydanticCustomError
 
-from .bundles.schema_versions import parse_target
 from .config_yaml import line_of, read_yaml_tree
 from .errors import ConfigError
+from .kubernetes_versions import parse_target
 from .paths import project_root
 
 

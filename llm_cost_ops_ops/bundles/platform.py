@@ -4,6 +4,8 @@ NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 
 API_APP = "llm-cost-ops"  # Deployment, Service, HPA, PDB and pod name label of the API
+# The pods of the migration Job the deploy runs (k8s/migration_job.py labels them so).
+MIGRATION_POD_LABELS = {NAME_LABEL: API_APP, COMPONENT_LABEL: "migrations"}
 DATABASE_APP = "postgres"  # StatefulSet and pod name label of PostgreSQL
 SCRAPER_APP = "prometheus"  # pod name label of the metrics scraper
 INGRESS_NAMESPACE = "ingress-nginx"  # the ingress controller's namespace: external traffic enters there

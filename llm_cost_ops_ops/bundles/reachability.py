@@ -16,9 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..k8s.migration_job import POD_LABELS as MIGRATION_POD_LABELS
 from .model import ManifestObject, RenderedBundle
-from .platform import INGRESS_NAMESPACE, NAMESPACE_NAME_LABEL
+from .platform import INGRESS_NAMESPACE, MIGRATION_POD_LABELS, NAMESPACE_NAME_LABEL
 from .roles import pod_labels
 from .selectors import selector_matches
 

@@ -18,9 +18,9 @@ import jsonschema
 from referencing import Registry, Resource
 
 from ..errors import RenderError
+from ..kubernetes_versions import parse_target, strict_schema_dirs
 from .findings import Finding
 from .model import ManifestObject, RenderedBundle
-from .schema_versions import parse_target, strict_schema_dirs
 
 CHECK = "schema"
 

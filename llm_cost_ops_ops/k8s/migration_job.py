@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..bundles.platform import MIGRATION_POD_LABELS
 from .errors import ApiError, MigrationJobFailed, MigrationJobTimeout
 from .health import FAIL_FAST, Patience, pod_failures
 from .inventory import MANAGED_BY, MANAGED_BY_LABEL
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 NAME_PREFIX = "llm-cost-ops-migrate-"
 CONTAINER = "migrate"
 RUN_ID_ANNOTATION = "llm-cost-ops-ops/dagster-run-id"
-POD_LABELS = {"app.kubernetes.io/name": "llm-cost-ops", "app.kubernetes.io/component": "migrations"}
+POD_LABELS = MIGRATION_POD_LABELS
 DEFAULT_COMMAND = ("sqlx", "migrate", "run")
 # Enough for any migration run's log: the whole log is re-read each poll and only new lines emitted.
 LOG_READ_LINES = 100_000

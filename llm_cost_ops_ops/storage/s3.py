@@ -9,8 +9,7 @@ Credentials come from the settings, or, when those are empty, from boto3's usual
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -19,35 +18,12 @@ from botocore.exceptions import ClientError
 from .base import ObjectStore, PendingUpload, StoredObject, Upload
 from .errors import BucketMissing, StorageUnavailable
 from .s3_errors import TRANSIENT_IO, storage_error
-from .s3_upload import MIN_PART, S3MultipartUpload
+from .s3_settings import S3Settings
+from .s3_upload import S3MultipartUpload
 
 T = TypeVar("T")
 
-
-@dataclass(frozen=True)
-class S3Settings:
-    bucket: str
-    prefix: str = ""
-    endpoint_url: str = ""  # empty: AWS for the region
-    region: str = "us-east-1"
-    access_key_id: str = ""
-    secret_access_key: str = field(default="", repr=False)
-    session_token: str = field(default="", repr=False)
-    addressing_style: Literal["auto", "path", "virtual"] = "auto"
-    server_side_encryption: str = ""  # "AES256" or "aws:kms"
-    sse_kms_key_id: str = ""
-    create_bucket: bool = False
-    max_attempts: int = 5
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    part_size: int = 8 * 1024 * 1024
-    max_part_size: int = 128 * 1024 * 1024
-    parts_in_flight: int = 2
-    download_resumes: int = 3
-
-    def __post_init__(self) -> None:
-        if self.part_size < MIN_PART:
-            raise ValueError(f"part_size {self.part_size} is below S3's minimum of {MIN_PART} bytes")
+__all__ = ["S3Settings", "S3Store"]
 
 
 class S3Store(ObjectStore):

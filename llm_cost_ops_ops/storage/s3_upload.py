@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from .base import Upload
 from .errors import StorageError
+from .s3_settings import S3Settings
 
-if TYPE_CHECKING:
-    from .s3 import S3Store
-
-MIN_PART = 5 * 1024 * 1024
+T = TypeVar("T")
 MAX_PARTS = 10_000
 log = logging.getLogger(__name__)
 
@@ -31,8 +30,22 @@ def part_size(number: int, base: int, cap: int) -> int:
     return min(base << ((number - 1) // 1000), max(cap, base))
 
 
+class S3Bucket(Protocol):
+    """What an upload needs of its store (`S3Store` is one): the settings, the boto3 client, and
+    the store's key prefixing, error wrapping and encryption arguments."""
+
+    settings: S3Settings
+    client: Any
+
+    def full_key(self, key: str) -> str: ...
+
+    def call(self, what: str, key: str, fn: Callable[[], T]) -> T: ...
+
+    def sse_args(self) -> dict[str, str]: ...
+
+
 class S3MultipartUpload(Upload):
-    def __init__(self, store: S3Store, key: str):
+    def __init__(self, store: S3Bucket, key: str):
         super().__init__(key)
         self._store = store
         self._full_key = store.full_key(key)

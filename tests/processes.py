@@ -28,6 +28,7 @@ from typing import IO, Any
 _PR_SET_PDEATHSIG = 1
 _lock = threading.Lock()
 _processes: list[subprocess.Popen[bytes]] = []
+_stop_signals: dict[int, signal.Signals] = {}
 _tempdirs: list[Path] = []
 _handlers_installed = False
 
@@ -47,8 +48,14 @@ def start_process(
     log: IO[bytes] | int | None = subprocess.DEVNULL,
     env: dict[str, str] | None = None,
     cwd: str | Path | None = None,
+    user: str | None = None,
+    stop_signal: signal.Signals = signal.SIGTERM,
 ) -> subprocess.Popen[bytes]:
-    """Start `args` as an owned process (stdin closed, output to `log`)."""
+    """Start `args` as an owned process (stdin closed, output to `log`).
+
+    `user` runs it as that user (root only; the death signal is set after the switch, which
+    would clear it). `stop_signal` is what `stop_process` sends its group first (PostgreSQL:
+    SIGQUIT, its immediate shutdown)."""
     install_signal_handlers()
     process = subprocess.Popen(
         list(args),
@@ -57,18 +64,24 @@ def start_process(
         stderr=subprocess.STDOUT,
         env=env,
         cwd=cwd,
+        user=user,
+        group=user,
+        extra_groups=[] if user else None,
         preexec_fn=_die_with_parent,
     )
     with _lock:
         _processes.append(process)
+        _stop_signals[process.pid] = stop_signal
     return process
 
 
 def stop_process(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-    """SIGTERM to the process group, SIGKILL after `grace` seconds; reaped either way."""
+    """Its stop signal to the process group, SIGKILL after `grace` seconds; reaped either way."""
+    with _lock:
+        stop_signal = _stop_signals.get(process.pid, signal.SIGTERM)
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGTERM)
+            os.killpg(process.pid, stop_signal)
         try:
             process.wait(grace)
         except subprocess.TimeoutExpired:
@@ -81,6 +94,7 @@ def stop_process(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
     with _lock:
         if process in _processes:
             _processes.remove(process)
+        _stop_signals.pop(process.pid, None)
 
 
 def owned_tempdir(prefix: str) -> Path:

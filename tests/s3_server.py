@@ -3,18 +3,22 @@
 All of its servers (master, volume, filer, S3, admin; each also serves gRPC on its port + 10000)
 bind to free loopback ports; WebDAV, the admin UI, Iceberg, Lance and telemetry are off. S3
 credentials come from a generated identities file, and buckets are never created implicitly
-(`-s3.autoCreateBucket=false`), so a missing bucket behaves as on AWS. `stop()` removes it all.
+(`-s3.autoCreateBucket=false`), so a missing bucket behaves as on AWS. With `tls=True` the S3 API
+also answers HTTPS on `https_port`, with a self-signed certificate for 127.0.0.1 (`ca_file`), for
+clients that only speak HTTPS (pgBackRest). The server is an owned process of tests/processes.py:
+stopped and its directory removed by `stop()`, at exit, on SIGTERM/SIGINT, and with its parent.
 """
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import secrets
 import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from contextlib import ExitStack
@@ -23,6 +27,12 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests import processes
 
 START_DEADLINE_SECONDS = 60
 
@@ -54,15 +64,47 @@ def _free_port_pairs(count: int) -> list[int]:
     return ports
 
 
-class SeaweedS3:
-    """`weed mini` on loopback with one admin identity."""
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate and key for 127.0.0.1 (its own CA), written to `directory`: (cert, key)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "s3.crt", directory / "s3.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
 
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="llm-cost-ops-ops-s3-"))
+
+class SeaweedS3:
+    """`weed mini` on loopback with one admin identity (and HTTPS beside HTTP with `tls=True`)."""
+
+    def __init__(self, *, tls: bool = False) -> None:
+        self.root = processes.owned_tempdir("llm-cost-ops-ops-s3-")
         self.access_key = "test-" + secrets.token_hex(6)
         self.secret_key = secrets.token_urlsafe(24)
         self.process: subprocess.Popen[bytes] | None = None
-        self.master, self.volume, self.filer, self.s3_port, self.admin = _free_port_pairs(5)
+        self.master, self.volume, self.filer, self.s3_port, self.admin, https = _free_port_pairs(6)
+        self.https_port = https if tls else 0
+        self.ca_file: Path | None = None
 
     @property
     def endpoint(self) -> str:
@@ -83,9 +125,13 @@ class SeaweedS3:
             "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={config}",
             "-s3.autoCreateBucket=false", "-master.telemetry=false",
         ]  # fmt: skip
+        if self.https_port:
+            cert, key = self_signed_certificate(self.root)
+            self.ca_file = cert
+            args += [f"-s3.port.https={self.https_port}", f"-s3.cert.file={cert}", f"-s3.key.file={key}"]
         (self.root / "data").mkdir()
-        log = open(self.root / "weed.log", "wb")  # noqa: SIM115 - the child owns it until stop()
-        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        with open(self.root / "weed.log", "wb") as log:
+            self.process = processes.start_process(args, log=log)
         self._wait_ready()
         return self
 
@@ -102,6 +148,11 @@ class SeaweedS3:
                 client.put_object(Bucket=probe, Key="probe", Body=b"ok")
                 client.delete_object(Bucket=probe, Key="probe")
                 client.delete_bucket(Bucket=probe)
+                if self.https_port:
+                    secure = self.client(
+                        endpoint=self.https_endpoint, max_attempts=1, verify=str(self.ca_file)
+                    )
+                    secure.list_buckets()
                 return
             except Exception:
                 if time.monotonic() > deadline:
@@ -116,10 +167,15 @@ class SeaweedS3:
         text = path.read_text(errors="replace") if path.exists() else ""
         return " | ".join(text.strip().splitlines()[-lines:])
 
-    def client(self, *, endpoint: str = "", max_attempts: int = 3) -> Any:
+    @property
+    def https_endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
+
+    def client(self, *, endpoint: str = "", max_attempts: int = 3, verify: str | None = None) -> Any:
         return boto3.session.Session().client(
             "s3",
             endpoint_url=endpoint or self.endpoint,
+            verify=verify,
             region_name="us-east-1",
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
@@ -137,11 +193,8 @@ class SeaweedS3:
         return name
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Stop the server (if running) and remove its directory."""
+        if self.process is not None:
+            processes.stop_process(self.process, grace=15.0)
+            self.process = None
+        processes.remove_tempdir(self.root)

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from ..environments import EnvironmentSpec
 from ..errors import ConfigError
+from ..postgres.backup_errors import BackupGateRefused, DrillFailed
 from .backup_storage import BackupStorageResource
 from .databases import DatabaseResource
 from .kubernetes import KubernetesResource
@@ -27,10 +28,6 @@ def backups_key(environment: str) -> dg.AssetKey:
 
 def verified_key(environment: str) -> dg.AssetKey:
     return dg.AssetKey(["backups", environment, "verified"])
-
-
-class BackupGateRefused(ConfigError):
-    """No recent enough backup exists and the environment's policy is to refuse."""
 
 
 def _admin_dsn(spec: EnvironmentSpec, databases: DatabaseResource) -> str:
@@ -223,7 +220,7 @@ def backup_definitions(spec: EnvironmentSpec, *, retry: dg.RetryPolicy = TRANSIE
                 key=backups.key(),
             )
             if not result.passed:
-                raise ConfigError(f"{env}: restore drill of {result.backup_id} failed: {result.summary()}")
+                raise DrillFailed(f"{env}: restore drill of {result.backup_id} failed: {result.summary()}")
         return dg.MaterializeResult(metadata=result.metadata())
 
     @dg.op(name=f"restore_backup_{env}", tags={"env": env}, retry_policy=retry)
@@ -296,7 +293,6 @@ def backup_definitions(spec: EnvironmentSpec, *, retry: dg.RetryPolicy = TRANSIE
             dg.define_asset_job(
                 f"backup_{env}",
                 selection=dg.AssetSelection.assets(backups_key(env)),
-                partitions_def=BACKUP_PARTITIONS,
                 tags={"env": env, "operation": "backup"},
                 description=f"Back up the {env} database (retried on failure).",
             ),

@@ -37,8 +37,8 @@ def preflight(
         )
     if migrations.backup_gate == "off":
         return checked
+    from ..postgres.backup_errors import BackupGateRefused
     from ..storage.catalog import backup_ages, read_catalog
-    from .backups import BackupGateRefused
 
     ages = backup_ages(read_catalog(backups.store(), spec.name), datetime.now(UTC))
     limit = timedelta(hours=migrations.backup_max_age_hours)

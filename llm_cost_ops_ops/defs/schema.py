@@ -9,6 +9,7 @@ import dagster as dg
 from pydantic import Field
 
 from ..environments import EnvironmentSpec
+from ..errors import ConfigError
 from .backup_storage import BackupStorageResource
 from .databases import DatabaseResource
 from .deploy import NO_RETRY_TAGS, deployed_key, env_tags, expected_cluster
@@ -70,7 +71,7 @@ def run_migrations(
         report = Migrator(databases.dsn(spec), log=context.log.info).run(target=target, dry_run=dry_run)
         return {"mode": "direct", "applied": [str(v) for v in report.versions], "dry_run": dry_run}
     if not image:
-        raise ValueError(f"{spec.name}: job-mode migrations need the application image")
+        raise ConfigError(f"{spec.name}: job-mode migrations need the application image")
     from ..k8s.errors import MigrationJobFailed
     from ..k8s.migration_job import JobTiming, MigrationJobSpec, run_migration_job
 

@@ -6,10 +6,10 @@ storage failures raise the storage layer's errors. Neither carries a password or
 
 from __future__ import annotations
 
-from ..errors import OpsError
+from .errors import PostgresError
 
 
-class BackupError(OpsError):
+class BackupError(PostgresError):
     """Base of the errors raised by backup, restore and drill."""
 
 
@@ -31,3 +31,11 @@ class RestoreRefused(BackupError):
 
 class RestoreFailed(BackupError):
     """pg_restore or the globals script failed; a database this restore created is dropped."""
+
+
+class BackupGateRefused(BackupError):
+    """No recent enough backup exists and the environment's policy is to refuse the migration."""
+
+
+class DrillFailed(BackupError):
+    """A restore drill ran and the restored copy did not match the backup's manifest."""

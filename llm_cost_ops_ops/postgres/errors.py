@@ -1,12 +1,27 @@
-"""Typed migration errors. Ledger problems carry sqlx's own wording, so an operator who knows
-`sqlx migrate` recognises them; every message names the version and the file."""
+"""The PostgreSQL library's error root, the connection errors, and the typed migration errors.
+
+Ledger problems carry sqlx's own wording, so an operator who knows `sqlx migrate` recognises them;
+every message names the version and the file. The backup errors (`backup_errors`) share the root.
+"""
 
 from __future__ import annotations
 
 from ..errors import ConfigError, OpsError
 
 
-class MigrationError(OpsError):
+class PostgresError(OpsError):
+    """Base of every error the PostgreSQL library raises (migrations, backups, restores, drills)."""
+
+
+class DatabaseUnavailable(PostgresError):
+    """The database could not be reached or refused the connection (the DSN shown is masked)."""
+
+
+class InvalidDsn(DatabaseUnavailable, ConfigError):
+    """The DSN does not parse: a configuration error, never worth a retry."""
+
+
+class MigrationError(PostgresError):
     """Base of every error the migration runner raises."""
 
 
@@ -74,11 +89,3 @@ class MigrationFailed(MigrationError):
 
 class MigrationLockTimeout(MigrationError):
     """Another migrator held the database's migration lock past the timeout."""
-
-
-class DatabaseUnavailable(MigrationError):
-    """The database could not be reached or refused the connection (the DSN shown is masked)."""
-
-
-class InvalidDsn(DatabaseUnavailable, ConfigError):
-    """The DSN does not parse: a configuration error, never worth a retry."""

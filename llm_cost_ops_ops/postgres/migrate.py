@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 
-from .errors import MigrationError
+from .errors import PostgresError
 from .migrator import DEFAULT_LOCK_TIMEOUT_SECONDS, Migrator
 from .reports import MigrationStatus
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             lines = [migrator.run(args.target, dry_run=args.dry_run).summary()]
         else:
             lines = [migrator.revert(args.target, dry_run=args.dry_run).summary()]
-    except MigrationError as exc:
+    except PostgresError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print("\n".join(lines))

@@ -21,10 +21,11 @@ import pytest
 
 from llm_cost_ops_ops.definitions import defs
 from llm_cost_ops_ops.defs.backup_storage import BackupStorageResource
-from llm_cost_ops_ops.defs.backups import BackupGateRefused, backup_gate, backups_key, verified_key
+from llm_cost_ops_ops.defs.backups import backup_gate, backups_key, verified_key
 from llm_cost_ops_ops.defs.databases import DatabaseResource
 from llm_cost_ops_ops.defs.kubernetes import KubernetesResource
 from llm_cost_ops_ops.environments import load_environments
+from llm_cost_ops_ops.postgres.backup_errors import BackupGateRefused
 from llm_cost_ops_ops.postgres.migrator import Migrator
 from llm_cost_ops_ops.storage.catalog import read_catalog
 

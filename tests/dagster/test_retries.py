@@ -8,7 +8,8 @@ Cases:
 - migrate_dev against a database that refuses connections (a closed port): retried up to the
   policy's limit, then failed;
 - the judge: Kubernetes 429/500/503 and lost connections, DatabaseUnavailable, StorageUnavailable
-  are transient; 403/404/409, ConfigError, a refused gate, a changed migration are not.
+  and a held migration lock are transient; 403/404/409, ConfigError, an unparsable DSN, a refused
+  gate, a failed drill, a changed migration are not.
 """
 
 from __future__ import annotations
@@ -20,12 +21,18 @@ import pytest
 
 from llm_cost_ops_ops import definitions
 from llm_cost_ops_ops.defs.backup_storage import BackupStorageResource
-from llm_cost_ops_ops.defs.backups import BackupGateRefused, backup_definitions
+from llm_cost_ops_ops.defs.backups import backup_definitions
 from llm_cost_ops_ops.defs.retries import is_transient
 from llm_cost_ops_ops.defs.schema import schema_definitions
 from llm_cost_ops_ops.errors import ConfigError
 from llm_cost_ops_ops.k8s.errors import ApiError
-from llm_cost_ops_ops.postgres.errors import ChangedMigration, DatabaseUnavailable
+from llm_cost_ops_ops.postgres.backup_errors import BackupGateRefused, DrillFailed
+from llm_cost_ops_ops.postgres.errors import (
+    ChangedMigration,
+    DatabaseUnavailable,
+    InvalidDsn,
+    MigrationLockTimeout,
+)
 from llm_cost_ops_ops.storage.errors import StorageAccessDenied, StorageUnavailable
 
 pytestmark = pytest.mark.dagster
@@ -106,6 +113,9 @@ def test_a_database_that_refuses_connections_is_retried(defs, monkeypatch):
         (StorageAccessDenied("s3: 403"), False),
         (ConfigError("dev: set X"), False),
         (BackupGateRefused("dev: no backup"), False),
+        (DrillFailed("dev: restore drill of b1 failed"), False),
+        (InvalidDsn("dev: the DSN does not parse"), False),
+        (MigrationLockTimeout("dev: lock held"), True),
         (ChangedMigration("migration 1 was modified", 1), False),
         (ValueError("a bug"), False),
     ],

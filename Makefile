@@ -62,8 +62,8 @@ format: install
 typecheck: install
 	$(RUN) mypy llm_cost_ops_ops
 
-validate: install  ## dagster definitions validate
-	$(RUN) dagster definitions validate -w workspace.yaml
+validate: install  ## dg check defs: every definition loads (Dagster's validation command)
+	$(RUN) dg check defs
 
 dev: install $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:3000 (says first what this instance operates: LLM_COST_OPS_OPS_OPERATES)
 	@$(RUN) python -m llm_cost_ops_ops.operator_declaration

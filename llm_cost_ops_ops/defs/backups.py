@@ -18,6 +18,9 @@ from .notify import NotifierResource
 from .retries import TRANSIENT_RETRY, retried_only_when_transient
 from .schema import schema_key
 
+# Dagster's tag on runs a schedule started: those backups are the chain retention keeps.
+SCHEDULE_TAG = "dagster/schedule_name"
+
 # end_offset=1: the backup taken at 02:00 belongs to that day, whose partition must already exist.
 BACKUP_PARTITIONS = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC", end_offset=1)
 
@@ -107,13 +110,17 @@ def take_backup(
         source=source,
         key=backups.key(),
         include_role_passwords=spec.backups.include_role_passwords,
+        scheduled=SCHEDULE_TAG in context.run.tags,
     )
     for warning in result.manifest.warnings:
         context.log.warning(f"{spec.name}: {warning}")
     context.log.info(f"backup {result.manifest_url} written; applying retention")
     plan, outcome = run_retention(store, spec.name, retention_policy(spec), datetime.now(UTC))
+    for backup_id in outcome.deleted_backups:
+        context.log.warning(f"{spec.name}: retention deleted backup {backup_id}")
     return {
         **result.metadata(),
+        "scheduled": SCHEDULE_TAG in context.run.tags,
         "retention_deleted": list(outcome.deleted_backups),
         "retention_kept": outcome.kept,
         **report_needs_a_person(context, spec, plan, notifier),

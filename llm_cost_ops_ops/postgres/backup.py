@@ -199,6 +199,7 @@ def run_backup(
     compression: Compression = DEFAULT_COMPRESSION,
     include_globals: bool = True,
     include_role_passwords: bool = False,
+    scheduled: bool = False,
     clock: Callable[[], datetime] = utc_now,
     timer: Callable[[], float] = time.monotonic,
 ) -> BackupResult:
@@ -208,7 +209,8 @@ def run_backup(
     Role password hashes go into the globals only with `include_role_passwords` and a `key`
     (BackupRefused otherwise, before anything is read or written), and only when the role may read
     them; globals this role cannot dump at all are skipped. Both are recorded in the manifest's
-    warnings. Raises StorageError (store unreachable, bucket missing, upload failed),
+    warnings. `scheduled` marks a backup of the nightly chain (retention keeps it over a manual
+    one). Raises StorageError (store unreachable, bucket missing, upload failed),
     DatabaseUnavailable, PgToolMissing, DumpFailed, BackupError. After a failure no manifest exists
     and no object of this run stays visible (a multipart upload that could not be aborted is
     cleaned by retention).
@@ -261,6 +263,7 @@ def run_backup(
             row_counts_consistent=bool(snapshot),
             migration_version=ledger.latest,
             warnings=tuple(warnings),
+            scheduled=scheduled,
         )
         store.put_bytes(layout.manifest_key, manifest.to_json())
     except BaseException:

@@ -104,6 +104,9 @@ class BackupManifest(_Strict):
     migration_version: int | None
     # What the backup left out and why (globals a role without superuser cannot read).
     warnings: tuple[str, ...] = ()
+    # Taken by a schedule (the chain retention keeps) or by hand; manifests before this field
+    # existed were all nightly backups.
+    scheduled: bool = True
 
     @property
     def stored_bytes(self) -> int:

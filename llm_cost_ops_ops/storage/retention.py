@@ -2,7 +2,13 @@
 
 Keeps the newest backup of each of the last N days, M ISO weeks and K months that have backups
 (by the manifest's start time in UTC, never the key name), always the newest verified backup and
-at least `min_keep` backups. Backups whose manifest cannot be read, or whose objects are missing,
+at least `min_keep` backups.
+
+Scheduled backups are the chain retention keeps; a backup taken by hand never pushes one out. Each
+of the last N days keeps both its newest scheduled backup and its newest manual one, and a week's
+or month's keeper is its newest scheduled backup (the newest of any kind only where the period has
+no scheduled one). So a manual backup on the day of the nightly one deletes nothing it would not
+have deleted anyway, and every deletion is named in the plan. Backups whose manifest cannot be read, or whose objects are missing,
 are never deleted here: that needs a person. Incomplete backups (objects without a manifest) and
 pending multipart uploads are cleaned once older than `incomplete_after`, so a backup still
 being written is left alone.
@@ -50,19 +56,30 @@ class RetentionPlan:
         return lines
 
 
-def _newest_per_period(
+def _periods(
     entries: list[CatalogEntry], count: int, period: Callable[[datetime], Hashable]
-) -> list[CatalogEntry]:
-    """The newest entry of each of the `count` most recent periods (entries are newest first)."""
-    chosen: list[CatalogEntry] = []
-    seen: set[Hashable] = set()
+) -> list[list[CatalogEntry]]:
+    """The entries of each of the `count` most recent periods, newest first (entries are too)."""
+    buckets: dict[Hashable, list[CatalogEntry]] = {}
     for entry in entries:
-        if len(seen) >= count:
-            break
         bucket = period(entry.started_at)
-        if bucket not in seen:
-            seen.add(bucket)
-            chosen.append(entry)
+        if bucket not in buckets and len(buckets) >= count:
+            break
+        buckets.setdefault(bucket, []).append(entry)
+    return list(buckets.values())
+
+
+def _keeper(entries: list[CatalogEntry]) -> CatalogEntry:
+    """A period's keeper: its newest scheduled backup, else its newest."""
+    return next((e for e in entries if e.manifest.scheduled), entries[0])
+
+
+def _daily_keepers(entries: list[CatalogEntry], count: int) -> list[CatalogEntry]:
+    """Per day: the newest scheduled backup and the newest manual one."""
+    chosen = []
+    for day in _periods(entries, count, lambda t: t.date()):
+        for scheduled in (True, False):
+            chosen += [e for e in day if e.manifest.scheduled is scheduled][:1]
     return chosen
 
 
@@ -78,15 +95,15 @@ def plan_retention(catalog: Catalog, policy: RetentionPolicy, now: datetime) -> 
 
     mark(newest_first[: policy.min_keep], lambda e: "minimum count")
     mark(
-        _newest_per_period(newest_first, policy.daily, lambda t: t.date()),
-        lambda e: f"daily {e.started_at:%Y-%m-%d}",
+        _daily_keepers(newest_first, policy.daily),
+        lambda e: f"daily {e.started_at:%Y-%m-%d}" + ("" if e.manifest.scheduled else " (manual)"),
     )
     mark(
-        _newest_per_period(newest_first, policy.weekly, lambda t: t.isocalendar()[:2]),
+        [_keeper(week) for week in _periods(newest_first, policy.weekly, lambda t: t.isocalendar()[:2])],
         lambda e: "weekly {}-W{:02d}".format(*e.started_at.isocalendar()[:2]),
     )
     mark(
-        _newest_per_period(newest_first, policy.monthly, lambda t: (t.year, t.month)),
+        [_keeper(month) for month in _periods(newest_first, policy.monthly, lambda t: (t.year, t.month))],
         lambda e: f"monthly {e.started_at:%Y-%m}",
     )
     verified = [e for e in newest_first if e.verified is not None][:1]

@@ -5,6 +5,8 @@ Cases:
   the last 4 ISO weeks and of the last 12 months (20 backups), deleting the rest oldest first
 - order comes from the manifest's start time, not the key name (ids that sort backwards)
 - several backups a day: the daily slot keeps the newest of that day
+- a manual backup on the day of the nightly one: both stay for the day; weeks and months keep
+  their scheduled backup over a newer manual one, so a manual backup never pushes the chain out
 - the newest verified backup is kept even when no slot covers it; min_keep holds with 0/0/0
 - incomplete backups and multipart uploads are cleaned only once older than a day
 - unreadable or damaged backups are never deleted; an empty catalog plans nothing
@@ -37,7 +39,9 @@ PROD = RetentionPolicy(daily=7, weekly=4, monthly=12, min_keep=3)
 NOW = datetime(2025, 12, 31, 3, 0, tzinfo=UTC)
 
 
-def manifest(started: datetime, backup_id: str, env: str = "prod") -> BackupManifest:
+def manifest(
+    started: datetime, backup_id: str, env: str = "prod", *, scheduled: bool = True
+) -> BackupManifest:
     layout = BackupLayout(env, backup_id, started)
     dump = StoredFile(
         key=layout.dump_key(False), raw_bytes=10, stored_bytes=5, sha256_raw="r", sha256_stored="s"
@@ -47,15 +51,20 @@ def manifest(started: datetime, backup_id: str, env: str = "prod") -> BackupMani
         server_version="16.4", pg_dump_version="16.4", started_at=started,
         finished_at=started + timedelta(minutes=5), dump=dump, globals=None,
         compression={"algorithm": "zstd"}, encryption=None, tables={"public.usage_records": 1},
-        row_counts_consistent=True, migration_version=None,
+        row_counts_consistent=True, migration_version=None, scheduled=scheduled,
     )  # fmt: skip
 
 
 def entry(
-    started: datetime, backup_id: str = "", *, verified: bool = False, damaged: bool = False
+    started: datetime,
+    backup_id: str = "",
+    *,
+    verified: bool = False,
+    damaged: bool = False,
+    scheduled: bool = True,
 ) -> CatalogEntry:
     backup_id = backup_id or f"{started:%Y%m%dT%H%M%SZ}-run"
-    m = manifest(started, backup_id)
+    m = manifest(started, backup_id, scheduled=scheduled)
     layout = BackupLayout("prod", backup_id, started)
     objects = [StoredObject(layout.manifest_key, 100, m.finished_at)]
     if not damaged:
@@ -99,6 +108,24 @@ def test_newest_of_each_day_fills_the_daily_slot() -> None:
         Catalog("prod", (*older, morning, evening)), RetentionPolicy(3, 0, 0, min_keep=1), NOW
     )
     assert morning.backup_id in plan.delete and evening.backup_id in plan.keep
+
+
+def test_a_manual_backup_never_pushes_the_nightly_one_out() -> None:
+    nightly = [entry(NOW - timedelta(days=n)) for n in range(20, -1, -1)]  # 02:00-ish each day
+    manual = entry(NOW + timedelta(hours=9), scheduled=False)  # by hand, the same day
+    policy = RetentionPolicy(daily=3, weekly=2, monthly=0, min_keep=1)
+    without = plan_retention(Catalog("prod", tuple(nightly)), policy, NOW)
+    plan = plan_retention(Catalog("prod", (*nightly, manual)), policy, NOW)
+
+    assert "daily 2025-12-31" in plan.keep[nightly[-1].backup_id]
+    assert "daily 2025-12-31 (manual)" in plan.keep[manual.backup_id]
+    assert set(plan.delete) == set(without.delete)  # the manual backup deleted nothing more
+    this_week = plan.keep[nightly[-1].backup_id]
+    assert any(why.startswith("weekly") for why in this_week)  # the chain, not the manual one
+
+    newer = [entry(NOW + timedelta(days=n)) for n in range(1, 4)]
+    later = plan_retention(Catalog("prod", (*nightly, manual, *newer)), policy, NOW + timedelta(days=3))
+    assert manual.backup_id in later.delete  # a manual backup ages out with its day
 
 
 def test_newest_verified_and_minimum_count_are_kept() -> None:

@@ -128,3 +128,66 @@ def test_package_environment_variables_are_documented():
     read = set(re.findall(r"\bLLM_COST_OPS_OPS_[A-Z0-9_]*[A-Z0-9]\b", source))
     assert read, "no variable found: the pattern is broken"
     assert sorted(read - set(re.findall(r"LLM_COST_OPS_OPS_\w+", CONFIGURATION.read_text()))) == []
+
+
+def _defaults(section: str) -> dict[str, str]:
+    """Field -> the default column of a `| field | type | default | meaning |` table, when that
+    column is one plain value (a derived default such as "`true` for `prod`" is prose)."""
+    defaults = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        name = re.fullmatch(r"`([^`]+)`", cells[0]) if len(cells) == 4 else None
+        value = re.fullmatch(r"`([^`]*)`|(null)", cells[2]) if name else None
+        if name and value:
+            defaults[name.group(1)] = value.group(1) if value.group(1) is not None else "null"
+    return defaults
+
+
+def _as_documented(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value == "":
+        return '""'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    if isinstance(value, dict) and not value:
+        return "{}"
+    return str(value)
+
+
+def _code_defaults(model: type[pydantic.BaseModel], prefix: str = "") -> dict[str, object]:
+    defaults: dict[str, object] = {}
+    for name, info in model.model_fields.items():
+        nested = [
+            arg
+            for arg in (info.annotation, *getattr(info.annotation, "__args__", ()))
+            if isinstance(arg, type) and issubclass(arg, pydantic.BaseModel)
+        ]
+        if nested:
+            defaults |= _code_defaults(nested[0], f"{prefix}{name}.")
+        elif not info.is_required():
+            try:
+                defaults[f"{prefix}{name}"] = info.get_default(call_default_factory=True)
+            except ValueError:  # a default derived from other fields: the docs describe it in prose
+                continue
+    return defaults
+
+
+def test_documented_defaults_are_the_code_defaults():
+    text = CONFIGURATION.read_text()
+    sections = [(_section(text, "## `environments.yaml`"), _code_defaults(EnvironmentSpec))]
+    resources = _section(text, "## Resources")
+    parts = re.split(r"^### `(\w+)`$", resources, flags=re.M)
+    by_name = {r.__name__: r for r in RESOURCES}
+    sections += [(body, _code_defaults(by_name[n])) for n, body in zip(parts[1::2], parts[2::2], strict=True)]
+    compared, wrong = 0, []
+    for section, code in sections:
+        for field, documented in _defaults(section).items():
+            if field in code:
+                compared += 1
+                if documented != _as_documented(code[field]):
+                    wrong.append(f"{field}: docs say {documented}, the code {_as_documented(code[field])}")
+    assert compared > 30, "few defaults compared: the table pattern is broken"
+    assert wrong == []

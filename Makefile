@@ -5,7 +5,7 @@ UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
-.PHONY: install system-deps control-plane browser run test test-unit test-dagster test-e2e test-cluster lint format typecheck dev validate bench-render bench-deploy bench-migrate bench-sensor bench-backup bench-load clean
+.PHONY: install system-deps control-plane browser run test test-unit test-dagster test-e2e test-cluster lint format typecheck dev validate golden bench-render bench-deploy bench-migrate bench-sensor bench-backup bench-load clean
 
 install:  ## the pinned environment from uv.lock into .venv
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
@@ -64,6 +64,18 @@ typecheck: install
 
 validate: install  ## dg check defs: every definition loads (Dagster's validation command)
 	$(RUN) dg check defs
+
+# After a change meant to alter the bundles: re-render every environment's overlay into
+# manifests/golden/<env>.yaml (tests/unit/test_golden_renders.py compares against them), then
+# review and commit the golden diff with the change.
+golden: install  ## re-render every overlay into manifests/golden/<env>.yaml (on purpose; review the diff)
+	@envs=$$($(RUN) python -c 'import pathlib; from llm_cost_ops_ops.environments import load_environments as load; print(*load(pathlib.Path("environments.yaml")))') \
+	  && [ -n "$$envs" ] || { echo "golden: could not list the environments of environments.yaml" >&2; exit 1; }; \
+	for env in $$envs; do \
+	  out=manifests/golden/$$env.yaml; \
+	  $(RUN) python -m llm_cost_ops_ops.bundles.renderers $$env --renderer kustomize > $$out.tmp \
+	    && mv $$out.tmp $$out || { rm -f $$out.tmp; exit 1; }; \
+	done
 
 dev: install $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:3000 (says first what this instance operates: LLM_COST_OPS_OPS_OPERATES)
 	@$(RUN) python -m llm_cost_ops_ops.operator_declaration

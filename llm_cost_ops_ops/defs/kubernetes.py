@@ -5,6 +5,7 @@ falls back to planning (plan mode is asked for in run config, `mode: plan`)."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -32,8 +33,13 @@ class KubernetesResource(dg.ConfigurableResource):
 
         return self.enabled and cluster_configured(self.kubeconfig, self.in_cluster)
 
-    def connect(self, context: str = "") -> Kube:
+    def sleep(self, seconds: float) -> None:
+        """The pause between retries of a transient API error (a test double overrides it)."""
+        time.sleep(seconds)
+
+    def connect(self, context: str = "", *, max_attempts: int = 8, backoff_max: float = 5.0) -> Kube:
         """A connection to the cluster; the kubernetes client is imported only here (it is slow).
+        Sensors ask for few, short retries: a tick retries on the next tick, not within itself.
 
         Raises NotConfigured (one line: the kubeconfig or context tried, what to set)."""
         from ..k8s.client import Kube, load_api_client
@@ -47,5 +53,8 @@ class KubernetesResource(dg.ConfigurableResource):
 
         return Kube(
             load_api_client(self.kubeconfig, context, self.in_cluster),
+            sleeper=self.sleep,
+            max_attempts=max_attempts,
             backoff_initial=self.backoff_initial_seconds,
+            backoff_max=backoff_max,
         )

@@ -41,16 +41,6 @@ if TYPE_CHECKING:
 Clock = Callable[[], float]
 
 
-def sensor_kube(kubernetes: KubernetesResource, spec: EnvironmentSpec) -> "Kube":
-    """A connection that gives up quickly: a tick retries on the next tick, not within itself."""
-    from ..k8s.client import Kube, load_api_client
-
-    api_client = load_api_client(kubernetes.kubeconfig, spec.deploy.kube_context, kubernetes.in_cluster)
-    return Kube(
-        api_client, max_attempts=2, backoff_initial=kubernetes.backoff_initial_seconds, backoff_max=1.0
-    )
-
-
 def rollback_schema(kube: "Kube", spec: EnvironmentSpec) -> SchemaVerdict:
     """The schema guard's verdict on rolling back to the last healthy release before the current one."""
     from ..k8s.ledger import ReleaseLedger
@@ -152,7 +142,8 @@ def rollout_sensor(
             return dg.SkipReason(f"{env}: no cluster configured")
         state = SensorState.load(context.cursor)
         try:
-            kube = sensor_kube(kubernetes, spec)
+            # The resource's connection, with its sleeper; few, short retries within a tick.
+            kube = kubernetes.connect(spec.deploy.kube_context, max_attempts=2, backoff_max=1.0)
             scan = scan_rollouts(kube, env, spec.namespace, thresholds, now, state.since)
         except KubernetesError as exc:
             status = f" (HTTP {exc.status})" if isinstance(exc, ApiError) and exc.status else ""

@@ -10,11 +10,13 @@ the rolled-back one, so a heal never rolls the environment forward again.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..bundles.model import load_documents
+from .clock import wall_clock
 from .engine import DeployOptions
 from .foreign import foreign_additions, removal_patch
 from .identity import check_cluster, cluster_identity
@@ -44,6 +46,8 @@ def execute_heal(
     options: DeployOptions,
     *,
     lease_seconds: int = 1800,
+    clock: Callable[[], float] = time.monotonic,
+    sleeper: Callable[[float], None] = time.sleep,
     log: Callable[[str], None] = lambda _: None,
     expected_cluster: str = "",
 ) -> HealResult:
@@ -62,7 +66,7 @@ def execute_heal(
     check_cluster(ledger.environment, cluster_identity(kube), expected_cluster or recorded, where)
     forced = dataclasses.replace(options, force_conflicts=True, prune=False)
     request = ReleaseRequest.for_release(ledger, target, namespace, run_id, forced, "heal", lease_seconds)
-    lease = EnvironmentLease(kube, namespace, run_id, lease_seconds)
+    lease = EnvironmentLease(kube, namespace, run_id, lease_seconds, now=wall_clock(clock))
     lease.acquire()
     removed: dict[str, list[str]] = {}
     try:
@@ -83,7 +87,9 @@ def execute_heal(
                 )  # fmt: skip
                 removed[ref(body)] = [f"{a.display} (added by {a.manager})" for a in additions]
                 log(f"removed from {ref(body)}: {', '.join(removed[ref(body)])}")
-        result, release = execute_release(kube, request, log=log, expected_cluster=expected_cluster)
+        result, release = execute_release(
+            kube, request, clock=clock, sleeper=sleeper, log=log, expected_cluster=expected_cluster
+        )
     finally:
         lease.release()
     return HealResult(target, result, release, removed)

@@ -11,16 +11,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .clock import utc_now
 from .errors import ApiError, LeaseHeld
 
 if TYPE_CHECKING:
     from .client import Kube
 
 LEASE_NAME = "llm-cost-ops-ops-deploy"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _format(moment: datetime) -> str:
@@ -32,7 +29,8 @@ def _parse(value: str) -> datetime:
 
 
 class EnvironmentLease:
-    """Context manager holding the environment's Lease for one run."""
+    """Context manager holding the environment's Lease for one run. `now` is the operation's
+    clock as wall time (`clock.wall_clock`), so renewals follow the clock its waits use."""
 
     def __init__(
         self,
@@ -41,7 +39,7 @@ class EnvironmentLease:
         holder: str,
         duration_seconds: int,
         *,
-        now: Callable[[], datetime] = _now,
+        now: Callable[[], datetime] = utc_now,
     ):
         self.kube, self.namespace, self.holder = kube, namespace, holder
         self.duration, self.now = duration_seconds, now

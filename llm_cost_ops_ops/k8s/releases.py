@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..bundles.model import RenderedBundle, load_documents
+from .clock import iso_seconds, wall_clock
 from .engine import DeployEngine, DeployOptions, Hook
 from .errors import PromotionBlocked, ReleaseNotFound
 from .identity import check_cluster, cluster_identity
@@ -20,10 +20,6 @@ if TYPE_CHECKING:
     from .client import Kube
 
 APP_IMAGE = "llm-cost-ops"
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def app_images(images: list[str]) -> set[str]:
@@ -114,7 +110,8 @@ def execute_release(
     if request.options.dry_run:
         engine = DeployEngine(kube, request.environment, clock=clock, sleeper=sleeper, log=log, warn=warn)
         return engine.deploy(objects, request.namespace, request.options, digest=request.digest), None
-    lease = EnvironmentLease(kube, request.namespace, request.run_id, request.lease_seconds)
+    now = wall_clock(clock)
+    lease = EnvironmentLease(kube, request.namespace, request.run_id, request.lease_seconds, now=now)
     ledger = ReleaseLedger(kube, request.environment, request.namespace, request.history)
     held = False
     # Never write to a cluster that is not the environment's: the one the caller names (the spec,
@@ -142,7 +139,7 @@ def execute_release(
         lease.acquire()
         held = True
 
-    started = _now_iso()
+    started = iso_seconds(now())
 
     def release_of(outcome: str, detail: str, migrations: list[str]) -> Release:
         return Release(
@@ -153,7 +150,7 @@ def execute_release(
             outcome,
             operation=request.operation,
             started_at=started,
-            finished_at=_now_iso(),
+            finished_at=iso_seconds(now()),
             run_id=request.run_id,
             rollback_of=request.rollback_of,
             detail=detail,

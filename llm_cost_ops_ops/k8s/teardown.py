@@ -15,9 +15,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .clock import iso_seconds, wall_clock
 from .errors import TeardownRefused, TeardownTimeout
 from .identity import check_cluster, cluster_identity
 from .inventory import inventory_selector, object_key, ref
@@ -190,10 +190,6 @@ class Teardown:
             self.sleeper(timing.poll_seconds)
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def execute_teardown(
     kube: Kube,
     environment: str,
@@ -228,7 +224,8 @@ def execute_teardown(
     check_cluster(
         environment, cluster_identity(kube), expected_cluster or (latest.cluster if latest else ""), where
     )
-    started = _now_iso()
+    now = wall_clock(clock)
+    started = iso_seconds(now())
 
     def release_of(outcome: str, detail: str) -> Release:
         return Release(
@@ -239,7 +236,7 @@ def execute_teardown(
             outcome,
             operation="teardown",
             started_at=started,
-            finished_at=_now_iso(),
+            finished_at=iso_seconds(now()),
             run_id=run_id,
             detail=detail,
         )
@@ -247,7 +244,7 @@ def execute_teardown(
     if kube.get("v1", "Namespace", namespace) is None:
         log(f"{environment}: namespace {namespace} does not exist; nothing to tear down")
         return TeardownResult(environment, "", False), None
-    lease = EnvironmentLease(kube, namespace, run_id, lease_seconds)
+    lease = EnvironmentLease(kube, namespace, run_id, lease_seconds, now=now)
     lease.acquire()
     try:
         try:

@@ -16,7 +16,7 @@ Cases:
   alert-only policy alerts;
 - a deploy, rollback or migration of the environment in progress: skip before any API call;
 - API errors (500 past the retries, 403) and an unreadable cursor: a skip naming the error, never
-  an exception;
+  an exception; the tick's connection is the resource's (two attempts, its injected sleeper);
 - the schema guard: rolling back to a release older than the database schema is refused and
   alerted;
 - drift self-heal: a failed drift check requests deploy_<env> once; a passing one does nothing;
@@ -93,6 +93,16 @@ def statefulset(env: str, ns: str, image: str) -> dict:
     }
 
 
+class NoSleepKubernetes(KubernetesResource):
+    """The Kubernetes resource with its retry pauses recorded (in `PAUSES`), never slept."""
+
+    def sleep(self, seconds: float) -> None:
+        PAUSES.append(seconds)
+
+
+PAUSES: list[float] = []
+
+
 class World:
     """The double with one environment's workloads, a Dagster instance and the sensor's resources."""
 
@@ -103,9 +113,10 @@ class World:
         self.ns, self.env = spec.namespace, spec.name
         self.clock = Clock()
         self.resources = {
-            "kubernetes": KubernetesResource(kubeconfig=str(kubeconfig), backoff_initial_seconds=0.01),
+            "kubernetes": NoSleepKubernetes(kubeconfig=str(kubeconfig), backoff_initial_seconds=0.2),
             "notifier": NotifierResource(webhook_url=receiver.url(), max_attempts=1),
         }
+        PAUSES.clear()
         server.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.ns}})
         server.seed(deployment(self.env, self.ns, "llm-cost-ops:1.0.0"))
         server.seed(statefulset(self.env, self.ns, "postgres:16.1"))
@@ -263,8 +274,8 @@ def test_operation_in_progress_skips_before_any_api_call(staging, job):
     assert staging.api_requests() == []
 
 
-@pytest.mark.parametrize(("code", "count"), [(500, 10), (403, 1)])
-def test_api_errors_skip_with_the_reason(staging, code, count):
+@pytest.mark.parametrize(("code", "count", "attempts"), [(500, 10, 2), (403, 1, 1)])
+def test_api_errors_skip_with_the_reason(staging, code, count, attempts):
     staging.server.fail_next(count, code)
     result = staging.tick()
     assert result.run_requests == []
@@ -272,6 +283,11 @@ def test_api_errors_skip_with_the_reason(staging, code, count):
         "staging: Kubernetes API error, rollouts not judged this tick: list"
     )
     assert result.skip_message.endswith(f"(HTTP {code})")
+    # The resource's connection: a transient error is retried once within the tick, its pause
+    # taken from the resource's sleeper (no real sleep); a permanent one is not retried.
+    assert len(staging.api_requests()) == attempts
+    assert len(PAUSES) == attempts - 1
+    assert all(0 < pause <= 1.0 for pause in PAUSES)
 
 
 def test_unreadable_cursor_is_a_reset_one(staging):

@@ -2,12 +2,15 @@
 
 Cases: renew_if_due does nothing before a third of the duration has passed (no request), then
 moves renewTime forward; a Lease taken over by another holder makes renew_if_due raise LeaseHeld;
-the engine calls its heartbeat (where execute_release renews the Lease) between the polls of
-every wait.
+the engine calls its heartbeat (where execute_release renews the Lease) exactly once before each
+sleep of every wait; a deploy through execute_release on an injected clock (polls a third of the
+Lease apart) renews the Lease at every poll, its renewTime advancing one poll each time, and the
+release's start and finish times follow that same clock.
 """
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -67,16 +70,61 @@ def test_a_lease_taken_over_stops_the_holder(kube):
         lease.renew_if_due()
 
 
-def test_engine_beats_between_wait_polls(kube, k8s_server, render_overlays):
+class FakeClock:
+    """A monotonic clock that moves only when the waits sleep; each sleep steps the controllers."""
+
+    def __init__(self, simulator, on_sleep=lambda: None) -> None:
+        self.seconds, self.sleeps, self.simulator, self.on_sleep = 0.0, 0, simulator, on_sleep
+
+    def __call__(self) -> float:
+        return self.seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.on_sleep()
+        self.sleeps += 1
+        self.seconds += seconds
+        self.simulator.step()
+
+
+def test_engine_beats_once_per_wait_poll(kube, k8s_controllers, render_overlays):
     from llm_cost_ops_ops.k8s.engine import DeployEngine, DeployOptions
     from llm_cost_ops_ops.k8s.wait import WaitTiming
-    from tests.k8s_double import ControllerSimulator
 
-    simulator = ControllerSimulator(k8s_server)
-    beats: list[int] = []
-    engine = DeployEngine(kube, "dev", sleeper=lambda _: simulator.step(), heartbeat=lambda: beats.append(1))
-    bundle = render_overlays["dev"]
-    options = DeployOptions(rollout=WaitTiming(30, 0.01), database=WaitTiming(30, 0.01))
-    result = engine.deploy([o.body for o in bundle.objects], NAMESPACE, options)
+    clock = FakeClock(k8s_controllers)
+    beats: list[int] = []  # the number of sleeps seen at each beat
+    engine = DeployEngine(
+        kube, "dev", clock=clock, sleeper=clock.sleep, heartbeat=lambda: beats.append(clock.sleeps)
+    )
+    options = DeployOptions(rollout=WaitTiming(300, 2), database=WaitTiming(300, 2))
+    result = engine.deploy([o.body for o in render_overlays["dev"].objects], NAMESPACE, options)
     assert result.counts()["created"] > 0
-    assert beats  # every poll of the database and API waits beat once before sleeping
+    assert clock.sleeps > 0
+    assert beats == list(range(clock.sleeps))  # one beat before each sleep, none in between
+
+
+def test_a_deploy_renews_its_lease_at_every_poll_on_the_injected_clock(
+    kube, k8s_server, k8s_controllers, render_overlays
+):
+    from llm_cost_ops_ops.k8s.engine import DeployOptions
+    from llm_cost_ops_ops.k8s.releases import ReleaseRequest, execute_release
+    from llm_cost_ops_ops.k8s.wait import WaitTiming
+
+    renewals: list[datetime] = []
+
+    def note_renew_time() -> None:
+        lease = k8s_server.read("coordination.k8s.io/v1", "Lease", LEASE_NAME, NAMESPACE)
+        renewals.append(datetime.strptime(lease["spec"]["renewTime"], "%Y-%m-%dT%H:%M:%S.%fZ"))
+
+    clock = FakeClock(k8s_controllers, on_sleep=note_renew_time)
+    poll = 10.0  # a third of the Lease: every poll after the first finds a renewal due
+    options = DeployOptions(rollout=WaitTiming(600, poll), database=WaitTiming(600, poll))
+    request = ReleaseRequest.for_bundle(render_overlays["dev"], NAMESPACE, "run-a", options, lease_seconds=30)
+    result, release = execute_release(kube, request, clock=clock, sleeper=clock.sleep)
+
+    assert result.counts()["created"] > 0
+    assert release is not None and release.outcome == "healthy"
+    assert len(renewals) == clock.sleeps >= 3
+    steps = [later - earlier for earlier, later in itertools.pairwise(renewals)]
+    assert steps == [timedelta(seconds=poll)] * len(steps)  # renewed once per poll, on the fake clock
+    elapsed = datetime.fromisoformat(release.finished_at) - datetime.fromisoformat(release.started_at)
+    assert abs(elapsed.total_seconds() - clock.seconds) <= 1  # the release times follow the same clock

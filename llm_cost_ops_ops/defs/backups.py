@@ -1,5 +1,5 @@
-"""Backups of each environment's database: `backups/<env>` (daily partitions), restore drills
-(`backups/<env>/verified`, with a freshness check), retention, restore, and the migration gate."""
+"""Backups of each environment's database: `<env>_backups` (daily partitions), restore drills
+(`<env>_backups_verified`, with a freshness check), retention, restore, and the migration gate."""
 
 # No `from __future__ import annotations`: Dagster reads the config classes from the annotations.
 import os
@@ -13,24 +13,16 @@ from ..errors import ConfigError
 from ..postgres.backup_errors import BackupGateRefused, DrillFailed
 from .backup_storage import BackupStorageResource
 from .databases import DatabaseResource
+from .keys import NO_RETRY_TAGS, backups_key, operation_tags, schema_key, verified_key
 from .kubernetes import KubernetesResource
 from .notify import NotifierResource
 from .retries import TRANSIENT_RETRY, retried_only_when_transient
-from .schema import schema_key
 
 # Dagster's tag on runs a schedule started: those backups are the chain retention keeps.
 SCHEDULE_TAG = "dagster/schedule_name"
 
 # end_offset=1: the backup taken at 02:00 belongs to that day, whose partition must already exist.
 BACKUP_PARTITIONS = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC", end_offset=1)
-
-
-def backups_key(environment: str) -> dg.AssetKey:
-    return dg.AssetKey(["backups", environment])
-
-
-def verified_key(environment: str) -> dg.AssetKey:
-    return dg.AssetKey(["backups", environment, "verified"])
 
 
 def _admin_dsn(spec: EnvironmentSpec, databases: DatabaseResource) -> str:
@@ -279,7 +271,7 @@ def backup_definitions(spec: EnvironmentSpec, *, retry: dg.RetryPolicy = TRANSIE
 
     @dg.job(
         name=f"restore_{env}",
-        tags={"env": env, "operation": "restore", "dagster/max_retries": "0"},
+        tags={**operation_tags(env, "restore"), **NO_RETRY_TAGS},
         description=f"Restore a {env} backup (default: newest verified) into a new database, or into an "
         "existing one only when the run config repeats its name.",
     )
@@ -288,7 +280,7 @@ def backup_definitions(spec: EnvironmentSpec, *, retry: dg.RetryPolicy = TRANSIE
 
     @dg.job(
         name=f"backup_retention_{env}",
-        tags={"env": env, "operation": "retention"},
+        tags=operation_tags(env, "retention"),
         description=f"Grandfather-father-son retention of {env} backups (dry run by default).",
     )
     def retention_job():
@@ -300,13 +292,13 @@ def backup_definitions(spec: EnvironmentSpec, *, retry: dg.RetryPolicy = TRANSIE
             dg.define_asset_job(
                 f"backup_{env}",
                 selection=dg.AssetSelection.assets(backups_key(env)),
-                tags={"env": env, "operation": "backup"},
+                tags=operation_tags(env, "backup"),
                 description=f"Back up the {env} database (retried on failure).",
             ),
             dg.define_asset_job(
                 f"restore_drill_{env}",
                 selection=dg.AssetSelection.assets(verified_key(env)),
-                tags={"env": env, "operation": "restore_drill"},
+                tags=operation_tags(env, "restore_drill"),
                 description=f"Restore the newest {env} backup into a scratch database and verify it.",
             ),
             restore_job,

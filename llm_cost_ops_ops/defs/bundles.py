@@ -1,6 +1,6 @@
 """Per-environment manifest-bundle assets and their blocking checks.
 
-One asset per environment (`manifests/dev`, `manifests/staging`, `manifests/prod`) rather than one
+One asset per environment (`dev_manifests`, `staging_manifests`, `prod_manifests`) rather than one
 asset with static partitions: each environment has its own downstream (deploy, schema, backups),
 its own checks and its own jobs, and a blocking check on one environment must never hold up another.
 """
@@ -21,13 +21,10 @@ from ..bundles.reachability import matrix_table
 from ..bundles.references import check_references
 from ..bundles.schema import check_schema
 from ..environments import EnvironmentSpec
+from .keys import manifests_key
 from .resources import PlatformManifests
 
 MAX_TABLE_ROWS = 200
-
-
-def bundle_key(environment: str) -> dg.AssetKey:
-    return dg.AssetKey(["manifests", environment])
 
 
 def _objects_table(bundle: RenderedBundle) -> str:
@@ -100,7 +97,7 @@ CHECKS: dict[str, tuple[CheckFn, str]] = {
 def _bundle_check(spec: EnvironmentSpec, name: str) -> dg.AssetChecksDefinition:
     run_check, description = CHECKS[name]
 
-    @dg.asset_check(asset=bundle_key(spec.name), name=name, blocking=True, description=description)
+    @dg.asset_check(asset=manifests_key(spec.name), name=name, blocking=True, description=description)
     def _check(bundle: RenderedBundle, manifests: PlatformManifests) -> dg.AssetCheckResult:
         findings = run_check(bundle, spec)
         if name == "schema":  # Helm's own lint of the chart the bundle came from
@@ -123,7 +120,7 @@ def bundle_definitions(spec: EnvironmentSpec) -> dg.Definitions:
     references)."""
 
     @dg.asset(
-        key=bundle_key(spec.name),
+        key=manifests_key(spec.name),
         group_name=spec.name,
         kinds={"kubernetes", spec.renderer},
         tags={"env": spec.name},

@@ -1,6 +1,6 @@
-"""Per-environment deploy and rollback: the `deployed/<env>` asset, its jobs and run config.
+"""Per-environment deploy and rollback: the `<env>_deployed` asset, its jobs and run config.
 
-`deployed/<env>` is materialized by a healthy release only. Plan mode (asked for: `mode: plan`,
+`<env>_deployed` is materialized by a healthy release only. Plan mode (asked for: `mode: plan`,
 the `jobs/deploy/*.plan.yaml` run configs) and dry runs log an observation with what would happen
 and materialize nothing. A deploy whose cluster cannot be reached fails naming the kubeconfig or
 context it tried; it never turns into a plan.
@@ -17,21 +17,11 @@ from ..bundles.model import RenderedBundle
 from ..environments import EnvironmentSpec
 from ..k8s.plan import plan_deploy
 from .backup_storage import BackupStorageResource
-from .bundles import bundle_key
 from .databases import DatabaseResource
+from .keys import NO_RETRY_TAGS, deployed_key, env_pool, env_tags, manifests_key, schema_key
 from .kubernetes import KubernetesResource
+from .records import expected_cluster
 from .resources import bundle_store, latest_digest
-
-NO_RETRY_TAGS = {"dagster/max_retries": "0"}
-
-
-def deployed_key(environment: str) -> dg.AssetKey:
-    return dg.AssetKey(["deployed", environment])
-
-
-def env_tags(environment: str, operation: str) -> dict[str, str]:
-    """Run tags: the queue admits one deploy/rollback/migrate per `llm-cost-ops-ops/env-lock`."""
-    return {"env": environment, "operation": operation, "llm-cost-ops-ops/env-lock": environment}
 
 
 class DeployConfig(dg.Config):
@@ -53,9 +43,12 @@ class DeployConfig(dg.Config):
     )
     promotion_gate: bool = Field(default=True, description="Enforce the environment's promotion_from gate.")
     rollout_deadline_seconds: float | None = Field(
-        default=None, description="Override the environment's deadline."
+        default=None, gt=0, description="Override the environment's rollout deadline (workloads)."
     )
-    poll_seconds: float | None = Field(default=None, description="Override the rollout poll interval.")
+    database_deadline_seconds: float | None = Field(
+        default=None, gt=0, description="Override the environment's database wait (its own deadline)."
+    )
+    poll_seconds: float | None = Field(default=None, gt=0, description="Override the rollout poll interval.")
 
 
 class RollbackConfig(dg.Config):
@@ -65,16 +58,23 @@ class RollbackConfig(dg.Config):
     force_conflicts: bool = False
     prune: bool = True
     confirm_prune: list[str] = Field(default=[])
-    rollout_deadline_seconds: float | None = None
-    poll_seconds: float | None = None
+    rollout_deadline_seconds: float | None = Field(default=None, gt=0)
+    database_deadline_seconds: float | None = Field(default=None, gt=0)
+    poll_seconds: float | None = Field(default=None, gt=0)
+
+
+def _or_spec(override: float | None, spec_value: float) -> float:
+    """A run-config override when one is given (None: not given), else the environment's value."""
+    return spec_value if override is None else override
 
 
 def _options(spec: EnvironmentSpec, config: DeployConfig | RollbackConfig, dry_run: bool):
     from ..k8s.engine import DeployOptions
     from ..k8s.wait import WaitTiming
 
-    poll = config.poll_seconds or spec.deploy.poll_seconds
-    rollout = config.rollout_deadline_seconds or spec.deploy.rollout_deadline_seconds
+    poll = _or_spec(config.poll_seconds, spec.deploy.poll_seconds)
+    rollout = _or_spec(config.rollout_deadline_seconds, spec.deploy.rollout_deadline_seconds)
+    database = _or_spec(config.database_deadline_seconds, spec.deploy.database_deadline_seconds)
     return DeployOptions(
         dry_run=dry_run,
         force_conflicts=config.force_conflicts or spec.deploy.force_conflicts,
@@ -83,7 +83,7 @@ def _options(spec: EnvironmentSpec, config: DeployConfig | RollbackConfig, dry_r
         confirm_prune=frozenset(config.confirm_prune),
         adopt=getattr(config, "adopt", False),
         rollout=WaitTiming(rollout, poll),
-        database=WaitTiming(config.rollout_deadline_seconds or spec.deploy.database_deadline_seconds, poll),
+        database=WaitTiming(database, poll),
     )
 
 
@@ -101,17 +101,6 @@ def _release_metadata(result, release) -> dict:
         "cluster": release.cluster,
         **({"rollback_of": release.rollback_of} if release.rollback_of else {}),
     }
-
-
-def expected_cluster(instance: dg.DagsterInstance, spec: EnvironmentSpec) -> str:
-    """The cluster `spec`'s environment runs on: `deploy.cluster_id`, else the one its newest
-    release recorded in this Dagster instance ('' when it was never deployed from here)."""
-    if spec.deploy.cluster_id:
-        return spec.deploy.cluster_id
-    record = instance.get_latest_materialization_event(deployed_key(spec.name))
-    metadata = record.asset_materialization.metadata if record and record.asset_materialization else {}
-    value = metadata.get("cluster")
-    return str(getattr(value, "value", value) or "")
 
 
 def _lease_seconds(spec: EnvironmentSpec) -> int:
@@ -139,13 +128,13 @@ def _connect(kubernetes: KubernetesResource, spec: EnvironmentSpec):
 
 def _migration_hook(context, spec, bundle, databases, kubernetes, backups) -> Callable[[], dict]:
     """The deploy's migration wave: after the database is ready, before the API rolls out. It
-    records `schema/<env>` as materialized by this run."""
+    records `<env>_schema` as materialized by this run."""
 
     def hook() -> dict:
         from ..k8s.releases import app_images
         from .backups import backup_gate
         from .retries import retried_only_when_transient
-        from .schema import run_migrations, schema_key
+        from .schema import run_migrations
 
         image = next(iter(sorted(app_images(bundle.images()))), "")
         gate = backup_gate(spec, backups, databases, kubernetes)
@@ -171,12 +160,12 @@ def deploy_definitions(
 
     @dg.asset(
         key=key,
-        ins={"bundle": dg.AssetIn(bundle_key(env))},
+        ins={"bundle": dg.AssetIn(manifests_key(env))},
         group_name=env,
         kinds={"kubernetes"},
         tags={"env": env},
         output_required=False,
-        pool=f"env-{env}",
+        pool=env_pool(env),
         description=(
             f"The release running in `{spec.namespace}`: the {env} bundle dry-run, server-side applied in "
             "waves, waited on and pruned; recorded in the in-cluster release ledger."
@@ -269,7 +258,7 @@ def deploy_definitions(
 
     @dg.op(
         name=f"rollback_release_{env}",
-        pool=f"env-{env}",
+        pool=env_pool(env),
         description=f"Re-apply the last healthy {env} release's stored bundle and record it as a rollback.",
     )
     def _rollback(context: dg.OpExecutionContext, config: RollbackConfig, kubernetes: KubernetesResource):
@@ -290,7 +279,7 @@ def deploy_definitions(
 
     deploy_job = dg.define_asset_job(
         f"deploy_{env}",
-        selection=dg.AssetSelection.assets(bundle_key(env), key),
+        selection=dg.AssetSelection.assets(manifests_key(env), key),
         description=f"Render and check the {env} bundle, then dry-run, apply in waves, wait, prune and "
         "record a release; fails when the cluster cannot be reached (plan only with mode: plan).",
         tags={**env_tags(env, "deploy"), **NO_RETRY_TAGS},

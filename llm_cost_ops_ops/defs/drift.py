@@ -1,4 +1,4 @@
-"""The drift check of `deployed/<env>`: the live objects against the last healthy release, through
+"""The drift check of `<env>_deployed`: the live objects against the last healthy release, through
 server-side apply dry-runs; an hourly job runs it (`drift_check_<env>`, cron from environments.yaml)."""
 
 # No `from __future__ import annotations`: Dagster reads context and resource annotations.
@@ -6,14 +6,10 @@ server-side apply dry-runs; an hourly job runs it (`drift_check_<env>`, cron fro
 import dagster as dg
 
 from ..environments import EnvironmentSpec
-from .deploy import deployed_key
+from .keys import deployed_key, drift_check_key
 from .kubernetes import KubernetesResource
 
 MAX_ROWS = 100
-
-
-def drift_check_key(environment: str) -> dg.AssetCheckKey:
-    return dg.AssetCheckKey(deployed_key(environment), "drift")
 
 
 def not_evaluated(context: dg.AssetCheckExecutionContext, reason: str) -> dg.AssetCheckResult:

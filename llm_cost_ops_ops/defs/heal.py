@@ -10,8 +10,9 @@ current overlay, so a heal after a rollback does not roll the environment forwar
 import dagster as dg
 
 from ..environments import EnvironmentSpec
-from .deploy import NO_RETRY_TAGS, deployed_key, env_tags, expected_cluster
+from .keys import NO_RETRY_TAGS, deployed_key, env_pool, env_tags
 from .kubernetes import KubernetesResource
+from .records import expected_cluster
 
 
 def heal_job_name(environment: str) -> str:
@@ -23,7 +24,7 @@ def heal_definitions(spec: EnvironmentSpec) -> dg.Definitions:
 
     @dg.op(
         name=f"heal_release_{env}",
-        pool=f"env-{env}",
+        pool=env_pool(env),
         description=f"Re-apply the running {env} release with force and remove other managers' additions.",
     )
     def _heal(context: dg.OpExecutionContext, kubernetes: KubernetesResource):

@@ -1,7 +1,7 @@
 """The promotion gate's second half: the source environment's release counts as healthy for
 promotion only when its rollout was healthy (the ledger says so, k8s/releases.check_promotion) **and**
-the blocking checks of the run that made it passed: the smoke checks on `deployed/<source>` and the
-ledger check on `schema/<source>`, as this Dagster instance recorded them. Checks that this instance
+the blocking checks of the run that made it passed: the smoke checks on `<source>_deployed` and the
+ledger check on `<source>_schema`, as this Dagster instance recorded them. Checks that this instance
 never saw for that run are not a pass: the gate refuses and says so.
 """
 
@@ -9,15 +9,16 @@ import dagster as dg
 
 from ..k8s.errors import PromotionBlocked
 from ..k8s.ledger import Release
+from .keys import deployed_key, schema_key
 
 
 def check_promoted_checks(instance: dg.DagsterInstance, source: str, release: Release) -> list[str]:
     """The names of the source release's blocking checks that passed. Raises PromotionBlocked naming
     the release and the failed (or never evaluated) checks."""
     where = f"promotion gate: {source} r{release.revision} (run {release.run_id or '?'})"
-    deployed = dg.AssetKey(["deployed", source])
-    keys = {deployed, dg.AssetKey(["schema", source])}
-    # The runs that materialized deployed/<source> at this revision (its deploy, and no-op redeploys
+    deployed = deployed_key(source)
+    keys = {deployed, schema_key(source)}
+    # The runs that materialized <source>_deployed at this revision (its deploy, and no-op redeploys
     # of it that ran the smoke checks again), newest first; the newest with evaluations decides.
     runs = [
         r.run_id

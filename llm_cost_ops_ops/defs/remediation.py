@@ -18,12 +18,9 @@ import dagster as dg
 from ..notify.message import Notice, summarize
 from ..notify.sender import NotificationFailed
 from ..remediation import Decision
+from .keys import ENV_LOCK_TAG, REASON_TAG, REMEDIATION_KEY_TAG, REMEDIATION_TAG
 from .notify import NotifierResource
 
-ENV_LOCK_TAG = "llm-cost-ops-ops/env-lock"
-REMEDIATION_TAG = "llm-cost-ops-ops/remediation"
-REMEDIATION_KEY_TAG = "llm-cost-ops-ops/remediation-key"
-REASON_TAG = "llm-cost-ops-ops/remediation-reason"
 RETAIN_SECONDS = 7 * 24 * 3600
 UNFINISHED = [
     dg.DagsterRunStatus.QUEUED,

@@ -16,6 +16,7 @@ from ..bundles.store import BundleStore
 from ..environments import EnvironmentSpec, load_environments
 from ..errors import ConfigError
 from ..paths import project_root
+from .keys import BUNDLE_CHECKS
 
 
 class PlatformManifests(dg.ConfigurableResource):
@@ -154,8 +155,6 @@ class BundleIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata({"stored_at": dg.MetadataValue.path(str(path))})
 
     def load_input(self, context: dg.InputContext) -> RenderedBundle:
-        from .bundles import CHECKS
-
         run_id = _source_run(context)
         if run_id is None:
             raise BundleNotChecked(
@@ -164,6 +163,6 @@ class BundleIOManager(dg.ConfigurableIOManager):
             )
         # The bundle's own checks judge the bundle of their run; everything downstream needs their
         # verdicts.
-        required = () if _checks_this_asset(context) else CHECKS
+        required = () if _checks_this_asset(context) else BUNDLE_CHECKS
         digest = rendered_in_run(context.instance, context.asset_key, run_id, required)
         return self._store(context.instance).get(digest)

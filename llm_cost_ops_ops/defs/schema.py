@@ -1,4 +1,4 @@
-"""`schema/<env>`: the database schema of each environment, its blocking ledger check, the
+"""`<env>_schema`: the database schema of each environment, its blocking ledger check, the
 standalone `migrate_<env>` job, and the migration step the deploy runs before the API rolls out."""
 
 # No `from __future__ import annotations`: Dagster reads the config classes from the annotations.
@@ -12,15 +12,12 @@ from ..environments import EnvironmentSpec
 from ..errors import ConfigError
 from .backup_storage import BackupStorageResource
 from .databases import DatabaseResource
-from .deploy import NO_RETRY_TAGS, deployed_key, env_tags, expected_cluster
+from .keys import NO_RETRY_TAGS, deployed_key, env_pool, env_tags, schema_key
 from .kubernetes import KubernetesResource
+from .records import deployed_app_image, expected_cluster
 from .retries import TRANSIENT_RETRY, retried_only_when_transient
 
 BackupGate = Callable[[dg.OpExecutionContext | dg.AssetExecutionContext], None]
-
-
-def schema_key(environment: str) -> dg.AssetKey:
-    return dg.AssetKey(["schema", environment])
 
 
 class MigrateConfig(dg.Config):
@@ -169,7 +166,7 @@ def schema_definitions(spec: EnvironmentSpec, *, retry: dg.RetryPolicy = TRANSIE
         group_name=env,
         kinds={"postgres"},
         tags={"env": env},
-        pool=f"env-{env}",
+        pool=env_pool(env),
         retry_policy=retry,
         description=(
             f"The {env} database schema: sqlx migrations from `migrations/`, applied once per deploy "
@@ -189,7 +186,7 @@ def schema_definitions(spec: EnvironmentSpec, *, retry: dg.RetryPolicy = TRANSIE
         from .backups import backup_gate
 
         gate = backup_gate(spec, backups, databases, kubernetes)
-        image = config.image or _deployed_app_image(context.instance, env)
+        image = config.image or deployed_app_image(context.instance, env)
         # One operation per environment: a standalone migration holds the same in-cluster Lease as
         # deploys, rollbacks and teardowns (renewed while its Job is waited on).
         lease = None
@@ -252,14 +249,3 @@ def schema_definitions(spec: EnvironmentSpec, *, retry: dg.RetryPolicy = TRANSIE
         tags={**env_tags(env, "migrate"), **NO_RETRY_TAGS},
     )
     return dg.Definitions(assets=[_schema], asset_checks=[_ledger_check], jobs=[migrate_job])
-
-
-def _deployed_app_image(instance: dg.DagsterInstance, environment: str) -> str:
-    from ..k8s.releases import app_images
-
-    event = instance.get_latest_materialization_event(deployed_key(environment))
-    materialization = event.asset_materialization if event else None
-    images = materialization.metadata.get("images") if materialization else None
-    values = images.value if images is not None else []
-    found = sorted(app_images([str(v) for v in values] if isinstance(values, list) else []))
-    return found[0] if found else ""

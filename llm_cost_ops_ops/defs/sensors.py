@@ -22,8 +22,9 @@ from ..operator_declaration import NOBODY, OperatorDeclaration
 from ..paths import project_root
 from ..remediation import decide, remediation_job
 from .automation import sensor_status
-from .drift import drift_check_key, drift_definitions, was_evaluated
+from .drift import drift_definitions, was_evaluated
 from .heal import heal_definitions, heal_job_name
+from .keys import drift_check_key
 from .kubernetes import KubernetesResource
 from .notify import NotifierResource
 from .remediation import (

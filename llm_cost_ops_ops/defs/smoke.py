@@ -1,7 +1,7 @@
-"""Smoke tests as blocking asset checks on `deployed/<env>`, the `smoke_test_<env>` job, and the
+"""Smoke tests as blocking asset checks on `<env>_deployed`, the `smoke_test_<env>` job, and the
 smoke step that ends a rollback.
 
-The checks run after every materialization of `deployed/<env>` in `deploy_<env>` (a deploy job
+The checks run after every materialization of `<env>_deployed` in `deploy_<env>` (a deploy job
 selects its asset's checks); a rollback, an op job, ends with `smoke_after_rollback_<env>`, which
 records the same checks and fails the run when one fails.
 """
@@ -25,7 +25,7 @@ from ..smoke.http import HttpProbe
 from ..smoke.portforward import KubernetesForwarder
 from ..smoke.results import CheckResult, SmokeError
 from ..smoke.suite import DESCRIPTIONS, SmokeTarget, check_names, run_smoke
-from .deploy import deployed_key
+from .keys import deployed_key
 from .kubernetes import KubernetesResource
 
 
@@ -55,7 +55,7 @@ class SmokeResource(dg.ConfigurableResource):
 
 
 def expected_version(instance: dg.DagsterInstance, environment: str) -> str | None:
-    """The application version of the image the latest release of `deployed/<env>` runs."""
+    """The application version of the image the latest release of `<env>_deployed` runs."""
     event = instance.get_latest_materialization_event(deployed_key(environment))
     materialization = event.asset_materialization if event else None
     images = materialization.metadata.get("images") if materialization else None
@@ -117,7 +117,7 @@ def _check_result(environment: str, result: CheckResult) -> dg.AssetCheckResult:
 
 
 def smoke_after_rollback(spec: EnvironmentSpec) -> dg.OpDefinition:
-    """The op that ends `rollback_<env>`: the smoke checks, recorded on `deployed/<env>`."""
+    """The op that ends `rollback_<env>`: the smoke checks, recorded on `<env>_deployed`."""
     env = spec.name
 
     @dg.op(name=f"smoke_after_rollback_{env}", ins={"after": dg.In(dg.Nothing)}, tags={"env": env})
@@ -147,7 +147,7 @@ def smoke_after_rollback(spec: EnvironmentSpec) -> dg.OpDefinition:
 
 
 def smoke_definitions(spec: EnvironmentSpec) -> dg.Definitions:
-    """Blocking smoke checks on `deployed/<env>` and the `smoke_test_<env>` job."""
+    """Blocking smoke checks on `<env>_deployed` and the `smoke_test_<env>` job."""
     env = spec.name
     key = deployed_key(env)
     names = check_names(spec)

@@ -16,8 +16,9 @@ from pydantic import Field
 
 from ..environments import EnvironmentSpec
 from .backup_storage import BackupStorageResource
-from .deploy import NO_RETRY_TAGS, env_tags, expected_cluster
+from .keys import NO_RETRY_TAGS, env_pool, env_tags
 from .kubernetes import KubernetesResource
+from .records import expected_cluster
 from .resources import PlatformManifests
 
 
@@ -27,7 +28,7 @@ class TeardownConfig(dg.Config):
         default="", description="Repeat the environment's name to delete volume claims and the namespace."
     )
     deadline_seconds: float | None = Field(
-        default=None, description="How long each wave may take to go (default: the rollout deadline)."
+        default=None, gt=0, description="How long each wave may take to go (default: the rollout deadline)."
     )
 
 
@@ -70,7 +71,7 @@ def teardown_definitions(spec: EnvironmentSpec) -> dg.Definitions:
 
     @dg.op(
         name=f"teardown_release_{env}",
-        pool=f"env-{env}",
+        pool=env_pool(env),
         description=f"Delete the {env} objects in reverse wave order and wait for them to go; volume "
         "claims and the namespace only when confirmed. Recorded in the release ledger.",
     )
@@ -94,7 +95,10 @@ def teardown_definitions(spec: EnvironmentSpec) -> dg.Definitions:
             confirm=confirm,
             manage_namespace=spec.deploy.manage_namespace,
             wait=WaitTiming(
-                config.deadline_seconds or spec.deploy.rollout_deadline_seconds, spec.deploy.poll_seconds
+                spec.deploy.rollout_deadline_seconds
+                if config.deadline_seconds is None
+                else config.deadline_seconds,
+                spec.deploy.poll_seconds,
             ),
             protected=spec.protected,
         )

@@ -23,14 +23,14 @@ def test_a_missing_dsn_fails_before_any_write(control_plane, cluster_kubeconfig,
     mark = control_plane.audit_mark()
     with dg.instance_for_test() as instance:
         result = defs.resolve_job_def("deploy_dev").execute_in_process(
-            run_config={"ops": {"deployed__dev": {"config": {"mode": "apply"}}}},
+            run_config={"ops": {"dev_deployed": {"config": {"mode": "apply"}}}},
             resources={"kubernetes": KubernetesResource(kubeconfig=str(cluster_kubeconfig))},
             instance=instance,
             raise_on_error=False,
         )
 
     assert not result.success
-    [failure] = [e for e in result.get_step_failure_events() if e.step_key == "deployed__dev"]
+    [failure] = [e for e in result.get_step_failure_events() if e.step_key == "dev_deployed"]
     error = failure.step_failure_data.error
     assert "LLM_COST_OPS_OPS_DEV_DATABASE_URL" in (error.cause.message if error.cause else "") + error.message
     assert [e for e in control_plane.audit(mark) if e.is_write] == []

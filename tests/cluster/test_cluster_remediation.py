@@ -39,7 +39,7 @@ from tests.webhook_receiver import WebhookReceiver
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e, pytest.mark.slow]
 
 MIGRATION = 20250101000001
-DEPLOY = {"ops": {"deployed__staging": {"config": {"mode": "apply", "rollout_deadline_seconds": 60}}}}
+DEPLOY = {"ops": {"staging_deployed": {"config": {"mode": "apply", "rollout_deadline_seconds": 60}}}}
 SMOKE_CHECKS = {
     "health",
     "ready",
@@ -167,7 +167,7 @@ def test_crash_loop_is_rolled_back_once_and_the_next_tick_is_quiet(world, pg_dat
         .execute_in_process(run_config=DEPLOY, instance=instance, raise_on_error=False)
     )
     assert not failed.success
-    assert [e.step_key for e in failed.get_step_failure_events()] == ["deployed__staging"]
+    assert [e.step_key for e in failed.get_step_failure_events()] == ["staging_deployed"]
     assert _api_image(world).endswith(":1.5.0-crashloop")
 
     deadline = time.monotonic() + 60

@@ -1,9 +1,9 @@
 """Backups in Dagster: `backup_<env>`, `restore_drill_<env>`, `restore_<env>`, retention, and the
 migrations' backup gate.
 
-Cases: backup_dev on the embedded local store materializes backups/dev (partition of the day) with
+Cases: backup_dev on the embedded local store materializes dev_backups (partition of the day) with
 size, checksum and object URL metadata; restore_drill_dev restores it into a scratch database and
-materializes backups/dev/verified; restore_dev into a new database brings back the same row counts;
+materializes dev_backups_verified; restore_dev into a new database brings back the same row counts;
 backup_retention_dev in dry run deletes nothing; the backup gate with policy `refuse` and no backup
 refuses before any migration, and with `backup-first` takes a backup and then migrates.
 A truncated manifest in the store: backup_retention_dev lists it under `needs_a_person` in its
@@ -21,8 +21,9 @@ import pytest
 
 from llm_cost_ops_ops.definitions import defs
 from llm_cost_ops_ops.defs.backup_storage import BackupStorageResource
-from llm_cost_ops_ops.defs.backups import backup_gate, backups_key, verified_key
+from llm_cost_ops_ops.defs.backups import backup_gate
 from llm_cost_ops_ops.defs.databases import DatabaseResource
+from llm_cost_ops_ops.defs.keys import backups_key, verified_key
 from llm_cost_ops_ops.defs.kubernetes import KubernetesResource
 from llm_cost_ops_ops.environments import load_environments
 from llm_cost_ops_ops.postgres.backup_errors import BackupGateRefused

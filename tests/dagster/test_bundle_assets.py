@@ -1,4 +1,4 @@
-"""The manifests/<env> assets and their blocking checks, run in process (llm_cost_ops_ops.defs.bundles).
+"""The <env>_manifests assets and their blocking checks, run in process (llm_cost_ops_ops.defs.bundles).
 
 Cases:
 - the real render_and_check job succeeds with all 12 checks (4 per environment) passing;
@@ -7,7 +7,7 @@ Cases:
 - each check reports errors/warnings counts in its metadata, the schema check its target version;
 - blocking: in a copy of the project whose staging overlay has 3 API replicas, the staging contract
   check fails with a description naming the object, field and rule, the asset downstream of
-  manifests/staging does not materialize, and dev's and prod's assets (and dev's downstream) do;
+  staging_manifests does not materialize, and dev's and prod's assets (and dev's downstream) do;
 - a render error (staging overlay missing) fails the staging materialization with the one-line
   RenderError message while dev and prod still materialize;
 - PlatformManifests refuses an environment that is not in environments.yaml.
@@ -23,7 +23,8 @@ import pytest
 
 from llm_cost_ops_ops.bundles.store import BundleStore
 from llm_cost_ops_ops.definitions import defs
-from llm_cost_ops_ops.defs.bundles import bundle_definitions, bundle_key
+from llm_cost_ops_ops.defs.bundles import bundle_definitions
+from llm_cost_ops_ops.defs.keys import manifests_key
 from llm_cost_ops_ops.defs.resources import BundleIOManager, PlatformManifests
 from llm_cost_ops_ops.environments import load_environments
 from llm_cost_ops_ops.errors import ConfigError
@@ -61,7 +62,7 @@ def test_render_and_check_succeeds_with_every_check_passing(real_run):
     _, result = real_run
     assert result.success
     evaluations = _evaluations(result)
-    assert evaluations.keys() == {f"manifests/{env}:{check}" for env in ENVIRONMENTS for check in CHECKS}
+    assert evaluations.keys() == {f"{env}_manifests:{check}" for env in ENVIRONMENTS for check in CHECKS}
     assert all(ev.passed for ev in evaluations.values())
     assert all(ev.description is None for ev in evaluations.values())
 
@@ -69,7 +70,7 @@ def test_render_and_check_succeeds_with_every_check_passing(real_run):
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_materialization_metadata(real_run, env):
     instance, result = real_run
-    metadata = {k: v.value for k, v in _materializations(result)[f"manifests/{env}"].metadata.items()}
+    metadata = {k: v.value for k, v in _materializations(result)[f"{env}_manifests"].metadata.items()}
     assert metadata["digest"].startswith("sha256:")
     stored = BundleStore(Path(instance.storage_directory()) / "bundles").get(metadata["digest"])
     assert stored.environment == env
@@ -92,10 +93,10 @@ def test_check_metadata(real_run, env):
     _, result = real_run
     evaluations = _evaluations(result)
     for check in CHECKS:
-        metadata = {k: v.value for k, v in evaluations[f"manifests/{env}:{check}"].metadata.items()}
+        metadata = {k: v.value for k, v in evaluations[f"{env}_manifests:{check}"].metadata.items()}
         assert metadata["errors"] == 0
         assert metadata["rules_broken"] == []
-    schema = {k: v.value for k, v in evaluations[f"manifests/{env}:schema"].metadata.items()}
+    schema = {k: v.value for k, v in evaluations[f"{env}_manifests:schema"].metadata.items()}
     assert schema["kubernetes_version"] == "1.30"
     # The ServiceMonitor's CRD requirement is a warning, listed but not failing.
     assert schema["warnings"] == 1
@@ -117,11 +118,11 @@ def _run_with_downstream(root: Path, tmp_path: Path) -> tuple[dg.ExecuteInProces
     """Every environment's bundle plus a rollout asset downstream of dev and of staging."""
     ran: list[str] = []
 
-    @dg.asset(deps=[bundle_key("staging")])
+    @dg.asset(deps=[manifests_key("staging")])
     def staging_rollout() -> None:
         ran.append("staging")
 
-    @dg.asset(deps=[bundle_key("dev")])
+    @dg.asset(deps=[manifests_key("dev")])
     def dev_rollout() -> None:
         ran.append("dev")
 
@@ -156,9 +157,9 @@ def test_failed_contract_check_blocks_only_its_downstream(project_copy, tmp_path
     assert not result.success
     evaluations = _evaluations(result)
     failed = {key for key, ev in evaluations.items() if not ev.passed}
-    assert failed == {"manifests/staging:contract"}
+    assert failed == {"staging_manifests:contract"}
     assert len(evaluations) == len(ENVIRONMENTS) * len(CHECKS)
-    contract = evaluations["manifests/staging:contract"]
+    contract = evaluations["staging_manifests:contract"]
     assert contract.description == (
         "[staging] Deployment/llm-cost-ops-staging/llm-cost-ops spec.replicas: "
         "expected 2 (environments.yaml), rendered 3 (rule contract/api)"
@@ -166,7 +167,7 @@ def test_failed_contract_check_blocks_only_its_downstream(project_copy, tmp_path
     assert contract.metadata["rules_broken"].value == ["api"]
 
     materialized = _materializations(result).keys()
-    assert {"manifests/dev", "manifests/staging", "manifests/prod", "dev_rollout"} <= materialized
+    assert {"dev_manifests", "staging_manifests", "prod_manifests", "dev_rollout"} <= materialized
     assert "staging_rollout" not in materialized
     assert ran == ["dev"]
 
@@ -177,7 +178,7 @@ def test_render_error_fails_the_materialization_with_one_line(project_copy, tmp_
     result, ran = _run_with_downstream(project_copy, tmp_path)
 
     assert not result.success
-    [failure] = [e for e in result.get_step_failure_events() if e.step_key == "manifests__staging"]
+    [failure] = [e for e in result.get_step_failure_events() if e.step_key == "staging_manifests"]
     cause = failure.step_failure_data.error.cause
     assert cause.cls_name == "RenderError"
     message = cause.message.strip()
@@ -186,9 +187,9 @@ def test_render_error_fails_the_materialization_with_one_line(project_copy, tmp_
     )
     assert "\n" not in message
     materialized = _materializations(result).keys()
-    assert {"manifests/dev", "manifests/prod"} <= materialized
-    assert "manifests/staging" not in materialized
-    assert not any(key.startswith("manifests/staging:") for key in _evaluations(result))
+    assert {"dev_manifests", "prod_manifests"} <= materialized
+    assert "staging_manifests" not in materialized
+    assert not any(key.startswith("staging_manifests:") for key in _evaluations(result))
     assert ran == ["dev"]
 
 

@@ -2,7 +2,7 @@
 
 Cases:
 - definitions load and validate, every job resolves;
-- the bundle asset keys are manifests/dev, manifests/staging and manifests/prod, each with blocking
+- the bundle asset keys are dev_manifests, staging_manifests and prod_manifests, each with blocking
   schema, policy, contract and references checks;
 - the render jobs select the right assets and run in process;
 - loading the definitions renders nothing (no subprocess is started);
@@ -50,9 +50,7 @@ def test_every_job_resolves():
 
 def test_bundle_asset_keys():
     keys = {key.to_user_string() for key in definitions.defs.resolve_all_asset_keys()}
-    assert {key for key in keys if key.startswith("manifests/")} == {
-        f"manifests/{env}" for env in ENVIRONMENTS
-    }
+    assert {key for key in keys if key.endswith("_manifests")} == {f"{env}_manifests" for env in ENVIRONMENTS}
 
 
 def test_every_bundle_has_four_blocking_checks():
@@ -60,10 +58,10 @@ def test_every_bundle_has_four_blocking_checks():
     checks = {
         (key.asset_key.to_user_string(), key.name): key
         for key in graph.asset_check_keys
-        if key.asset_key.path[0] == "manifests"
+        if key.asset_key.to_user_string().endswith("_manifests")
     }
     assert checks.keys() == {
-        (f"manifests/{env}", check)
+        (f"{env}_manifests", check)
         for env in ENVIRONMENTS
         for check in ("schema", "policy", "contract", "references")
     }
@@ -74,13 +72,13 @@ def test_every_bundle_has_four_blocking_checks():
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_render_job_selects_one_environment(env):
     job = definitions.defs.resolve_job_def(f"render_and_check_{env}")
-    assert job.asset_layer.executable_asset_keys == {dg.AssetKey(["manifests", env])}
+    assert job.asset_layer.executable_asset_keys == {dg.AssetKey(f"{env}_manifests")}
     assert job.tags["env"] == env
 
 
 def test_render_job_selects_every_environment():
     job = definitions.defs.resolve_job_def("render_and_check")
-    assert job.asset_layer.executable_asset_keys == {dg.AssetKey(["manifests", env]) for env in ENVIRONMENTS}
+    assert job.asset_layer.executable_asset_keys == {dg.AssetKey(f"{env}_manifests") for env in ENVIRONMENTS}
 
 
 def test_loading_definitions_renders_nothing(monkeypatch):

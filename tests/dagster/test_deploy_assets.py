@@ -1,15 +1,15 @@
-"""The deployed/<env> assets and the deploy and rollback jobs, run in process
+"""The <env>_deployed assets and the deploy and rollback jobs, run in process
 (llm_cost_ops_ops.defs.deploy) with the real resources pointed at the API-server double, whose
 controller simulator runs in the background.
 
 Cases:
 - deploy_dev in apply mode (its migration wave against a fresh PostgreSQL database, recording
-  schema/dev) materializes deployed/dev with the release's revision, operation, digest
-  (the digest manifests/dev recorded), images, outcome counts, writes, seconds per wave and a markdown
+  dev_schema) materializes dev_deployed with the release's revision, operation, digest
+  (the digest dev_manifests recorded), images, outcome counts, writes, seconds per wave and a markdown
   table of every object; the API Deployment runs healthy in the double; a plan run afterwards observes
   a diff against that release (everything `same`) without a single request to the double;
 - plan mode, asked for (mode plan), emits an AssetObservation with the plan (changes, waves,
-  table), does not materialize deployed/dev and sends no HTTP request to the double;
+  table), does not materialize dev_deployed and sends no HTTP request to the double;
 - issue 11, nothing green that did not happen: the shipped staging and prod run configs with a
   typo in KUBECONFIG, no kubeconfig at all, a deploy.kube_context the kubeconfig lacks, or the
   resource disabled fail the deploy step with one line naming the kubeconfig or context and what
@@ -18,8 +18,8 @@ Cases:
   failed, finished between this run's checks and its deploy step, is not what this run applies;
   a re-execution of only the deploy step of a run whose checks failed is refused;
 - a blocking check failure (a dev overlay breaking the contract, in a copy of the project) stops the
-  deploy: deployed/dev does not run and no request reaches the double;
-- rollback_dev after two deploys with different images materializes deployed/dev with operation
+  deploy: dev_deployed does not run and no request reaches the double;
+- rollback_dev after two deploys with different images materializes dev_deployed with operation
   rollback, rollback_of the first revision and the first image running again;
 - an environment's deploy.history caps its ledger;
 - deploy_prod is blocked by the promotion gate while staging has not run prod's app image (the step
@@ -62,7 +62,7 @@ FAST = {"poll_seconds": 0.02, "rollout_deadline_seconds": 10}
 
 
 def _apply(env: str = "dev", **config) -> dict:
-    return {"ops": {f"deployed__{env}": {"config": {"mode": "apply", **FAST, **config}}}}
+    return {"ops": {f"{env}_deployed": {"config": {"mode": "apply", **FAST, **config}}}}
 
 
 def _definitions(
@@ -175,9 +175,9 @@ def test_deploy_dev_materializes_the_release(project_root, cluster, k8s_server, 
 
     assert result.success
     materialized = _materialized(result)
-    assert set(materialized) == {"manifests/dev", "schema/dev", "deployed/dev"}
-    deployed = _meta(materialized["deployed/dev"])
-    bundle = _meta(materialized["manifests/dev"])
+    assert set(materialized) == {"dev_manifests", "dev_schema", "dev_deployed"}
+    deployed = _meta(materialized["dev_deployed"])
+    bundle = _meta(materialized["dev_manifests"])
     assert (deployed["revision"], deployed["operation"]) == (1, "deploy")
     assert deployed["digest"] == bundle["digest"]
     assert deployed["images"] == bundle["images"]
@@ -197,11 +197,11 @@ def test_deploy_dev_materializes_the_release(project_root, cluster, k8s_server, 
     assert deployment_health(live).state == "healthy"
 
     k8s_server.reset_counters()
-    planned = _run(defs, "deploy_dev", instance, {"ops": {"deployed__dev": {"config": {"mode": "plan"}}}})
+    planned = _run(defs, "deploy_dev", instance, {"ops": {"dev_deployed": {"config": {"mode": "plan"}}}})
 
     assert planned.success
     assert k8s_server.requests == []
-    assert "deployed/dev" not in _materialized(planned)
+    assert "dev_deployed" not in _materialized(planned)
     [observation] = _observations(planned)
     plan = _meta(observation)
     assert plan["previous_digest"] == deployed["digest"]
@@ -219,11 +219,11 @@ def test_plan_mode_observes_and_calls_no_cluster(project_root, k8s_server, insta
 
     assert result.success
     assert k8s_server.requests == []
-    assert set(_materialized(result)) == {"manifests/dev"}
+    assert set(_materialized(result)) == {"dev_manifests"}
     [observation] = _observations(result)
-    assert observation.asset_key == dg.AssetKey(["deployed", "dev"])
+    assert observation.asset_key == dg.AssetKey("dev_deployed")
     plan = _meta(observation)
-    objects = _meta(_materialized(result)["manifests/dev"])["object_count"]
+    objects = _meta(_materialized(result)["dev_manifests"])["object_count"]
     assert plan["mode"] == "plan"
     assert plan["previous_digest"] == "none"
     assert plan["changes"] == {"add": objects, "change": 0, "same": 0, "remove": 0}
@@ -293,7 +293,7 @@ def test_a_deploy_that_cannot_reach_its_cluster_fails(
     result = _run(defs, f"deploy_{env}", instance, read_yaml(project_root / f"jobs/deploy/{env}.yaml"))
 
     assert not result.success
-    [failure] = [e for e in result.get_step_failure_events() if e.step_key == f"deployed__{env}"]
+    [failure] = [e for e in result.get_step_failure_events() if e.step_key == f"{env}_deployed"]
     error = failure.step_failure_data.error.cause
     assert error.cls_name == "NotConfigured"
     line = error.message.strip().removeprefix("llm_cost_ops_ops.k8s.errors.NotConfigured: ")
@@ -301,7 +301,7 @@ def test_a_deploy_that_cannot_reach_its_cluster_fails(
     assert re.search(rf"^{env}: cannot reach its cluster: .*{expected}", line), line
     assert "Invalid kube-config file" not in line
     assert _observations(result) == []  # nothing planned in its place
-    assert set(_materialized(result)) == {f"manifests/{env}"}
+    assert set(_materialized(result)) == {f"{env}_manifests"}
     assert k8s_server.requests == []
 
 
@@ -310,7 +310,7 @@ class _InterleavingIOManager(BundleIOManager):
     renders and checks the dev overlay to completion on the same instance."""
 
     def load_input(self, context):
-        if not context.step_context.step.key.startswith("manifests__"):
+        if "_manifests" not in context.step_context.step.key:  # the bundle's own checks
             worker = threading.Thread(target=BETWEEN.pop())
             worker.start()
             worker.join()
@@ -338,11 +338,11 @@ def test_the_deploy_applies_the_bundle_its_run_rendered(
 
     [between] = rendered_between
     assert [e.check_name for e in between.get_asset_check_evaluations() if not e.passed] == ["contract"]
-    latest = instance.get_latest_materialization_event(dg.AssetKey(["manifests", "dev"]))
+    latest = instance.get_latest_materialization_event(dg.AssetKey("dev_manifests"))
     assert latest.run_id == between.run_id  # the concurrent render is the latest materialization
     assert result.success
-    ours = _meta(_materialized(result)["manifests/dev"])["digest"]
-    assert _meta(_materialized(result)["deployed/dev"])["digest"] == ours
+    ours = _meta(_materialized(result)["dev_manifests"])["digest"]
+    assert _meta(_materialized(result)["dev_deployed"])["digest"] == ours
     assert ours != latest.asset_materialization.metadata["digest"].value
     live = k8s_server.read("apps/v1", "Deployment", "llm-cost-ops", DEV)
     assert live["spec"]["replicas"] == 1
@@ -350,9 +350,9 @@ def test_the_deploy_applies_the_bundle_its_run_rendered(
     # The run whose contract check failed never yields a deployable bundle, re-executed or not.
     with pytest.raises(
         BundleNotChecked,
-        match=rf"^manifests/dev sha256:\w+ of run {between.run_id} is not deployable: contract failed$",
+        match=rf"^dev_manifests sha256:\w+ of run {between.run_id} is not deployable: contract failed$",
     ):
-        rendered_in_run(instance, dg.AssetKey(["manifests", "dev"]), between.run_id, CHECKS)
+        rendered_in_run(instance, dg.AssetKey("dev_manifests"), between.run_id, CHECKS)
 
 
 def test_blocking_check_failure_stops_the_deploy(project_copy, cluster, k8s_server, instance):
@@ -369,8 +369,8 @@ def test_blocking_check_failure_stops_the_deploy(project_copy, cluster, k8s_serv
     assert not result.success
     failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
     assert failed == ["contract"]
-    assert "deployed/dev" not in _materialized(result)
-    assert not any(e.step_key == "deployed__dev" for e in result.get_step_success_events())
+    assert "dev_deployed" not in _materialized(result)
+    assert not any(e.step_key == "dev_deployed" for e in result.get_step_success_events())
     assert k8s_server.requests == []
     assert k8s_server.objects("apps/v1", "Deployment", DEV) == []
 
@@ -387,12 +387,12 @@ def test_rollback_dev_after_two_deploys(project_copy, cluster, k8s_server, insta
     # The job may go on to smoke-test the environment, which the double does not serve: only the
     # rollback step is judged here.
     assert [e.step_key for e in result.get_step_success_events()][:1] == ["rollback_release_dev"]
-    deployed = _meta(_materialized(result)["deployed/dev"])
+    deployed = _meta(_materialized(result)["dev_deployed"])
     assert (deployed["revision"], deployed["operation"], deployed["rollback_of"]) == (3, "rollback", 1)
     assert "ghcr.io/llm-cost-ops/llm-cost-ops:latest" in deployed["images"]
     assert deployed["outcomes"]["configured"] == 1
     assert _live_image(k8s_server) == "ghcr.io/llm-cost-ops/llm-cost-ops:latest"
-    latest = instance.get_latest_materialization_event(dg.AssetKey(["deployed", "dev"]))
+    latest = instance.get_latest_materialization_event(dg.AssetKey("dev_deployed"))
     assert latest.asset_materialization.metadata["operation"].value == "rollback"
 
 
@@ -419,26 +419,26 @@ def test_prod_deploy_is_gated_on_staging(project_copy, cluster, k8s_server, inst
     blocked = _run(defs, "deploy_prod", instance, _apply("prod"))
 
     assert not blocked.success
-    [failure] = [e for e in blocked.get_step_failure_events() if e.step_key == "deployed__prod"]
+    [failure] = [e for e in blocked.get_step_failure_events() if e.step_key == "prod_deployed"]
     cause = failure.step_failure_data.error.cause
     assert cause.cls_name == "PromotionBlocked"
     assert "staging has no release" in cause.message
     assert "ghcr.io/llm-cost-ops/llm-cost-ops:1.4.2" in cause.message
-    assert "deployed/prod" not in _materialized(blocked)
+    assert "prod_deployed" not in _materialized(blocked)
     assert [r for r in k8s_server.requests if r.is_write] == []
 
     # Staging deployed without any blocking check evaluated: not proven healthy, still blocked.
     assert _run(defs, "deploy_staging", instance, _apply("staging")).success
     unproven = _run(defs, "deploy_prod", instance, _apply("prod"))
     assert not unproven.success
-    assert "no blocking check of that release was evaluated" in _failure_message(unproven, "deployed__prod")
+    assert "no blocking check of that release was evaluated" in _failure_message(unproven, "prod_deployed")
 
     passed = _run(_with_smoke_check(defs, True), "deploy_staging", instance, _apply("staging"))
     assert passed.success
     promoted = _run(defs, "deploy_prod", instance, _apply("prod"))
 
     assert promoted.success
-    assert _meta(_materialized(promoted)["deployed/prod"])["revision"] == 1
+    assert _meta(_materialized(promoted)["prod_deployed"])["revision"] == 1
 
 
 def test_a_staging_release_whose_smoke_checks_failed_does_not_promote(project_copy, cluster, instance):
@@ -450,15 +450,15 @@ def test_a_staging_release_whose_smoke_checks_failed_does_not_promote(project_co
     blocked = _run(defs, "deploy_prod", instance, _apply("prod"))
 
     assert not blocked.success
-    message = _failure_message(blocked, "deployed__prod")
+    message = _failure_message(blocked, "prod_deployed")
     assert "promotion gate: staging r1" in message
-    assert "its blocking checks failed: deployed/staging:health" in message
+    assert "its blocking checks failed: staging_deployed:health" in message
 
 
 def _with_smoke_check(defs: dg.Definitions, passes: bool) -> dg.Definitions:
-    """`defs` with a blocking `health` check on deployed/staging that passes or fails."""
+    """`defs` with a blocking `health` check on staging_deployed that passes or fails."""
 
-    @dg.asset_check(asset=dg.AssetKey(["deployed", "staging"]), name="health", blocking=True)
+    @dg.asset_check(asset=dg.AssetKey("staging_deployed"), name="health", blocking=True)
     def health() -> dg.AssetCheckResult:
         return dg.AssetCheckResult(passed=passes)
 

@@ -66,7 +66,9 @@ def _evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEv
 
 
 def _digest(result: dg.ExecuteInProcessResult, env: str) -> str:
-    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.path == ["manifests", env]]
+    [event] = [
+        e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(f"{env}_manifests")
+    ]
     return str(event.materialization.metadata["digest"].value)
 
 
@@ -75,8 +77,8 @@ def test_helm_environment_passes_every_check(helm_project, tmp_path, render_over
     assert result.success
     evaluations = _evaluations(result)
     assert len(evaluations) == 12 and all(e.passed for e in evaluations.values())
-    assert evaluations["manifests/staging:schema"].metadata["kubernetes_version"].value == "1.30"
-    spec = test_defs.resolve_assets_def(dg.AssetKey(["manifests", "staging"])).specs_by_key
+    assert evaluations["staging_manifests:schema"].metadata["kubernetes_version"].value == "1.30"
+    spec = test_defs.resolve_assets_def(dg.AssetKey("staging_manifests")).specs_by_key
     assert "helm" in next(iter(spec.values())).kinds
     bundle = BundleStore(tmp_path / "bundles").get(_digest(result, "staging"))
     assert bundle.find("Deployment", "llm-cost-ops").source == (
@@ -90,8 +92,8 @@ def test_schema_check_lints_the_chart_it_rendered(helm_project, tmp_path):
     chart_yaml.write_text(chart_yaml.read_text().replace(">=1.25.0-0", ">=1.31.0-0"))
     result, _ = _run(helm_project, tmp_path)
     failed = {key: e for key, e in _evaluations(result).items() if not e.passed}
-    assert failed.keys() == {"manifests/staging:schema"}
-    assert failed["manifests/staging:schema"].description.startswith(
+    assert failed.keys() == {"staging_manifests:schema"}
+    assert failed["staging_manifests:schema"].description.startswith(
         "[staging] - charts/llm-cost-ops/Chart.yaml:kubeVersion: kubeVersion '>=1.31.0-0' does not admit"
     )
 
@@ -100,7 +102,7 @@ def test_values_error_fails_the_materialization_with_one_line(helm_project, tmp_
     values = helm_project / "charts/llm-cost-ops/values-staging.yaml"
     values.write_text(values.read_text().replace("  replicas: 2\n", "  replicas: two\n"))
     result, _ = _run(helm_project, tmp_path)
-    [failure] = [e for e in result.get_step_failure_events() if e.step_key == "manifests__staging"]
+    [failure] = [e for e in result.get_step_failure_events() if e.step_key == "staging_manifests"]
     cause = failure.step_failure_data.error.cause
     assert cause.cls_name == "RenderError"
     assert cause.message.strip().endswith(
@@ -108,4 +110,4 @@ def test_values_error_fails_the_materialization_with_one_line(helm_project, tmp_
         "got string, want integer (given: 'two'), against charts/llm-cost-ops/values.schema.json"
     )
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert materialized == {"manifests/dev", "manifests/prod"}
+    assert materialized == {"dev_manifests", "prod_manifests"}

@@ -72,8 +72,8 @@ def _failure(result: dg.ExecuteInProcessResult, step: str) -> str:
 @pytest.mark.parametrize(
     ("job", "step", "variable"),
     [
-        ("migrate_dev", "schema__dev", DSN),
-        ("restore_drill_dev", "backups__dev__verified", DSN),
+        ("migrate_dev", "dev_schema", DSN),
+        ("restore_drill_dev", "dev_backups_verified", DSN),
         ("restore_dev", "restore_backup_dev", DSN),
     ],
 )
@@ -96,8 +96,8 @@ def test_a_database_that_refuses_connections_is_retried(defs, monkeypatch):
     result = defs.resolve_job_def("migrate_dev").execute_in_process(raise_on_error=False)
 
     assert not result.success
-    assert _attempts(result, "schema__dev") == 3
-    assert "secret" not in _failure(result, "schema__dev")
+    assert _attempts(result, "dev_schema") == 3
+    assert "secret" not in _failure(result, "dev_schema")
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,10 @@
-"""`schema/<env>`, its blocking ledger check, `migrate_<env>`, and the deploy's migration wave.
+"""`<env>_schema`, its blocking ledger check, `migrate_<env>`, and the deploy's migration wave.
 
 Cases: migrate_dev applies the platform schema to a real database and records applied versions,
 none pending, the last applied time; a re-run applies nothing; a tampered ledger row (changed
 checksum) fails the blocking check naming the version; without the DSN variable the check is a
 warning naming the variable; the deploy of dev against the API-server double runs the migrations
-in its migration wave (before the API Deployment is applied) and records schema/dev and the
+in its migration wave (before the API Deployment is applied) and records dev_schema and the
 applied versions in the release.
 """
 
@@ -18,8 +18,8 @@ import pytest
 from kubernetes import client
 
 from llm_cost_ops_ops.definitions import defs
+from llm_cost_ops_ops.defs.keys import schema_key
 from llm_cost_ops_ops.defs.kubernetes import KubernetesResource
-from llm_cost_ops_ops.defs.schema import schema_key
 from llm_cost_ops_ops.k8s.client import Kube
 from llm_cost_ops_ops.k8s.ledger import ReleaseLedger
 from llm_cost_ops_ops.postgres.source import load_migrations
@@ -30,7 +30,7 @@ DSN_VARIABLE = "LLM_COST_OPS_OPS_DEV_DATABASE_URL"
 
 
 def _run_ledger_check():
-    """Only the blocking check of schema/dev, as the UI's "execute check" runs it."""
+    """Only the blocking check of dev_schema, as the UI's "execute check" runs it."""
     job = dg.define_asset_job("check_only", selection=dg.AssetSelection.checks_for_assets(schema_key("dev")))
     merged = dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
     return merged.resolve_job_def("check_only").execute_in_process(raise_on_error=False)
@@ -105,14 +105,14 @@ def test_deploy_runs_the_migration_wave_before_the_api(pg_database, monkeypatch,
     k8s_server.inject(note)
     with ControllerSimulator(k8s_server).run_in_background(0.01):
         # The deploy job without the smoke checks: there is no application behind the double.
-        bundle = dg.AssetKey(["manifests", "dev"])
-        selection = dg.AssetSelection.assets(bundle, dg.AssetKey(["deployed", "dev"])).without_checks()
+        bundle = dg.AssetKey("dev_manifests")
+        selection = dg.AssetSelection.assets(bundle, dg.AssetKey("dev_deployed")).without_checks()
         job = dg.define_asset_job(
             "deploy_dev_no_smoke", selection=selection | dg.AssetSelection.checks_for_assets(bundle)
         )
         merged = dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
         result = merged.resolve_job_def("deploy_dev_no_smoke").execute_in_process(
-            run_config={"ops": {"deployed__dev": {"config": {"mode": "apply", "poll_seconds": 0.02}}}},
+            run_config={"ops": {"dev_deployed": {"config": {"mode": "apply", "poll_seconds": 0.02}}}},
             resources={
                 "kubernetes": KubernetesResource(kubeconfig=str(k8s_kubeconfig), backoff_initial_seconds=0)
             },

@@ -34,10 +34,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from llm_cost_ops_ops.defs.drift import drift_check_key
+from llm_cost_ops_ops.defs.keys import ENV_LOCK_TAG, REMEDIATION_KEY_TAG, REMEDIATION_TAG, drift_check_key
 from llm_cost_ops_ops.defs.kubernetes import KubernetesResource
 from llm_cost_ops_ops.defs.notify import NotifierResource, notification_definitions
-from llm_cost_ops_ops.defs.remediation import ENV_LOCK_TAG, REMEDIATION_KEY_TAG, REMEDIATION_TAG
 from llm_cost_ops_ops.defs.sensors import rollout_sensor, self_heal_sensor, sensor_definitions
 from llm_cost_ops_ops.k8s.client import Kube
 from llm_cost_ops_ops.k8s.inventory import inventory_labels

@@ -3,7 +3,7 @@
 Cases:
 - `dg launch --job deploy_dev --config jobs/deploy/dev.plan.yaml` (what `make run` does) exits 0 with a
   fresh DAGSTER_HOME, no KUBECONFIG and a HOME without ~/.kube; the instance records one successful
-  deploy_dev run that materialized manifests/dev and observed deployed/dev in plan mode (every object
+  deploy_dev run that materialized dev_manifests and observed dev_deployed in plan mode (every object
   `add` against no previous release) without materializing it.
 """
 
@@ -20,7 +20,7 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
-DEPLOYED_DEV = dg.AssetKey(["deployed", "dev"])
+DEPLOYED_DEV = dg.AssetKey("dev_deployed")
 
 
 @pytest.fixture
@@ -69,5 +69,5 @@ def test_dg_launch_deploy_dev_plan(project_root, dagster_home, tmp_path):
         assert changes["add"] > 20
         assert changes == {"add": changes["add"], "change": 0, "same": 0, "remove": 0}
         assert instance.get_latest_materialization_event(DEPLOYED_DEV) is None
-        bundle = instance.get_latest_materialization_event(dg.AssetKey(["manifests", "dev"]))
+        bundle = instance.get_latest_materialization_event(dg.AssetKey("dev_manifests"))
         assert bundle.asset_materialization.metadata["digest"].value == metadata["digest"]

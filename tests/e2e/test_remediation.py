@@ -4,13 +4,13 @@ workload read, so each poll advances the cluster one step), the application stub
 tests, a throwaway PostgreSQL holding the migration ledger, and a local webhook receiver.
 
 Cases:
-- deploy_staging applies 1.4.2; its blocking smoke checks on deployed/staging (probes, version,
+- deploy_staging applies 1.4.2; its blocking smoke checks on staging_deployed (probes, version,
   metrics, read API, database, Prometheus targets, Grafana) all pass;
 - deploy_staging of 1.5.0, whose image crash-loops, fails in the deployed step; the run-failure
   sensor posts environment, job, failing step, a CrashLoopBackOff summary and the run link;
 - the rollout sensor requests exactly one rollback_staging run for the failing revision; that run
   re-applies 1.4.2 and ends with the smoke step, whose checks pass against the stub and are recorded
-  on deployed/staging; the next tick finds nothing to do;
+  on staging_deployed; the next tick finds nothing to do;
 - the smoke_test_staging job alone fails when the stub reports another version, naming both;
 - drift: the drift_check_staging job passes on the fresh release, then reports the ConfigMap key
   and the container image another field manager changed (paths only) and a deleted Service.
@@ -44,7 +44,7 @@ pytestmark = pytest.mark.e2e
 NS = "llm-cost-ops-staging"
 MIGRATION = 20250101000001
 WORKLOAD_READ = re.compile(r"/(deployments|statefulsets)(/|$)")
-DEPLOY = {"ops": {"deployed__staging": {"config": {"mode": "apply", "rollout_deadline_seconds": 30}}}}
+DEPLOY = {"ops": {"staging_deployed": {"config": {"mode": "apply", "rollout_deadline_seconds": 30}}}}
 
 
 def _definitions(root: Path, spec, specs, resources: dict) -> dg.Definitions:
@@ -131,7 +131,7 @@ def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
         e.event_specific_data.check_name: e.event_specific_data.passed
         for e in result.all_events
         if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-        and e.event_specific_data.asset_key == dg.AssetKey(["deployed", "staging"])
+        and e.event_specific_data.asset_key == dg.AssetKey("staging_deployed")
     }
 
 
@@ -194,13 +194,13 @@ def test_crash_looping_deploy_is_rolled_back_smoke_tested_and_reported(world):
         .execute_in_process(run_config=DEPLOY, instance=instance, raise_on_error=False)
     )
     assert not failed.success
-    assert [e.step_key for e in failed.get_step_failure_events()] == ["deployed__staging"]
+    assert [e.step_key for e in failed.get_step_failure_events()] == ["staging_deployed"]
     _notify_failure(world, failed)
     (message,) = world["receiver"].bodies("/hook")
     assert (message["environment"], message["job"], message["step"]) == (
         "staging",
         "deploy_staging",
-        "deployed__staging",
+        "staging_deployed",
     )
     assert (
         "CrashLoopBackOff" in message["summary"]

@@ -6,8 +6,8 @@ The module starts `dagster dev` once (a fresh DAGSTER_HOME with an empty dagster
 
 Cases:
 - the lineage page of the `dev` asset group draws its five assets (four nodes "dev", one "verified",
-  with links to manifests/dev, deployed/dev, schema/dev and backups/dev), and its list view names
-  all five by full key: manifests/dev, deployed/dev, schema/dev, backups/dev, backups/dev/verified;
+  with links to dev_manifests, dev_deployed, dev_schema and dev_backups), and its list view names
+  all five by full key: dev_manifests, dev_deployed, dev_schema, dev_backups, dev_backups_verified;
 - the `render_and_check_dev` job, reached from the Jobs page, opens its launchpad with no config
   errors, "Materialize" launches a run, and the run page shows the run reach "Success", with the
   asset step and its three blocking check steps (schema, policy, contract) succeeded and none errored.
@@ -49,7 +49,7 @@ CHROMIUM_ARGS = [
 ]
 LOCATION = "llm_cost_ops_ops"
 JOB = "render_and_check_dev"
-DEV_ASSETS = ("manifests/dev", "deployed/dev", "schema/dev", "backups/dev", "backups/dev/verified")
+DEV_ASSETS = ("dev_manifests", "dev_deployed", "dev_schema", "dev_backups", "dev_backups_verified")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 BIN = Path(sys.executable).parent
 
@@ -180,7 +180,7 @@ def test_asset_graph_shows_dev_assets(page, dagster_ui: DagsterUI):
     titles = sorted(nodes.all_inner_texts())
     assert titles == ["dev", "dev", "dev", "dev", "verified"], titles
     # Nodes with checks or partitions link to those views of the asset by full key (once live data loads).
-    for key in ("manifests/dev", "deployed/dev", "schema/dev", "backups/dev"):
+    for key in ("dev_manifests", "dev_deployed", "dev_schema", "dev_backups"):
         page.locator(f'a[href^="/assets/{key}?"]').first.wait_for(state="attached")
     page.wait_for_timeout(500)  # the graph zooms to fit after the nodes mount
     _screenshot(page, "ui_asset_graph_dev.png")
@@ -208,7 +208,7 @@ def test_launch_render_and_check_dev_from_launchpad(page, dagster_ui: DagsterUI)
     page.get_by_text("Open launchpad", exact=True).click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("No errors").wait_for(state="visible")
-    assert "manifests/dev" in dialog.locator("input").first.input_value()
+    assert "dev_manifests" in dialog.locator("input").first.input_value()
     _screenshot(page, "ui_launchpad_render_and_check_dev.png")
 
     # Launch; the UI reports the launched run with a link to it (or opens it).

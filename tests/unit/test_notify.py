@@ -31,7 +31,7 @@ NOTICE = Notice(
     environment="staging",
     summary="Deployment/llm-cost-ops-staging/llm-cost-ops rollout failed: CrashLoopBackOff",
     job="deploy_staging",
-    step="deployed__staging",
+    step="staging_deployed",
     run_id="abc123",
     link="http://dagster.local/runs/abc123",
 )
@@ -71,7 +71,7 @@ def test_payloads():
     assert {k: body[k] for k in ("environment", "job", "step", "run_id", "link")} == {
         "environment": "staging",
         "job": "deploy_staging",
-        "step": "deployed__staging",
+        "step": "staging_deployed",
         "run_id": "abc123",
         "link": "http://dagster.local/runs/abc123",
     }
@@ -82,7 +82,7 @@ def test_payloads():
         "text": {"type": "plain_text", "text": "deploy_staging failed"},
     }
     fields = [f["text"] for f in slack["blocks"][1]["fields"]]
-    assert fields == ["*Environment*\nstaging", "*Job*\ndeploy_staging", "*Failing step*\ndeployed__staging"]
+    assert fields == ["*Environment*\nstaging", "*Job*\ndeploy_staging", "*Failing step*\nstaging_deployed"]
     assert "<http://dagster.local/runs/abc123|Open the run>" in str(slack["blocks"][-1])
 
 

@@ -18,12 +18,10 @@ from pathlib import Path
 import pytest
 
 from llm_cost_ops_ops.bundles import render as render_lib
-from llm_cost_ops_ops.bundles.contract import check_contract
+from llm_cost_ops_ops.bundles.checks import run_checks
 from llm_cost_ops_ops.bundles.findings import Finding
 from llm_cost_ops_ops.bundles.model import RenderedBundle
-from llm_cost_ops_ops.bundles.policy import check_policy
-from llm_cost_ops_ops.bundles.references import check_references
-from llm_cost_ops_ops.bundles.schema import check_schema, ensure_known_kinds
+from llm_cost_ops_ops.bundles.schema import ensure_known_kinds
 from llm_cost_ops_ops.environments import EnvironmentSpec, load_environments
 
 pytest_plugins = ["tests.k8s_double.fixtures", "tests.control_plane.fixtures"]
@@ -69,12 +67,7 @@ def all_findings() -> Callable[[RenderedBundle, EnvironmentSpec], list[Finding]]
     """Every finding of the checks the bundle asset runs, in schema, policy, contract, references order."""
 
     def _run(bundle: RenderedBundle, spec: EnvironmentSpec) -> list[Finding]:
-        return [
-            *check_schema(bundle, spec.kubernetes_version),
-            *check_policy(bundle, spec),
-            *check_contract(bundle, spec),
-            *check_references(bundle, spec),
-        ]
+        return run_checks(bundle, spec, PROJECT_ROOT)
 
     return _run
 

@@ -8,18 +8,13 @@ its own checks and its own jobs, and a blocking check on one environment must ne
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import dagster as dg
 
-from ..bundles.contract import check_contract
+from ..bundles.checks import CHECKS
 from ..bundles.findings import Finding, errors
-from ..bundles.helm_lint import check_chart_lint
 from ..bundles.model import RenderedBundle
-from ..bundles.policy import check_policy
 from ..bundles.reachability import matrix_table
-from ..bundles.references import check_references
-from ..bundles.schema import check_schema
 from ..environments import EnvironmentSpec
 from .keys import manifests_key
 from .resources import PlatformManifests
@@ -64,45 +59,15 @@ def _result(findings: list[Finding], extra: dict | None = None) -> dg.AssetCheck
     )
 
 
-CheckFn = Callable[[RenderedBundle, EnvironmentSpec], list[Finding]]
-
-CHECKS: dict[str, tuple[CheckFn, str]] = {
-    "schema": (
-        lambda bundle, spec: check_schema(bundle, spec.kubernetes_version),
-        "Every object validates strictly against the Kubernetes OpenAPI schema of the environment's "
-        "target version; unserved APIs are errors, custom resources are listed as needing their CRD; "
-        "for a Helm environment, Helm's own lint of the chart with its values.",
-    ),
-    "policy": (
-        check_policy,
-        "Security posture and practices: non-root, read-only root, capabilities dropped, seccomp, "
-        "requests and limits, API probes, pinned images, PDB, NetworkPolicies, no placeholder secrets, "
-        "one service account per component, least-privilege RBAC.",
-    ),
-    "contract": (
-        check_contract,
-        "The rendered bundle matches environments.yaml: namespace, replicas, resources, storage, "
-        "autoscaling, disruption budget, monitoring and application settings; objects found by role.",
-    ),
-    "references": (
-        check_references,
-        "What objects point at exists and the flows connect: Service selectors and ports, Ingress "
-        "backends, HPA and PDB targets (and PDBs that allow an eviction), service accounts, RBAC "
-        "subjects and roles, ConfigMap/Secret keys, hosts in connection settings, scrapes and "
-        "ServiceMonitors, NetworkPolicy peers and the platform's flows, values kustomize dropped.",
-    ),
-}
-
-
 def _bundle_check(spec: EnvironmentSpec, name: str) -> dg.AssetChecksDefinition:
-    run_check, description = CHECKS[name]
+    check = CHECKS[name]
 
-    @dg.asset_check(asset=manifests_key(spec.name), name=name, blocking=True, description=description)
+    @dg.asset_check(asset=manifests_key(spec.name), name=name, blocking=True, description=check.description)
     def _check(bundle: RenderedBundle, manifests: PlatformManifests) -> dg.AssetCheckResult:
-        findings = run_check(bundle, spec)
-        if name == "schema":  # Helm's own lint of the chart the bundle came from
-            findings += check_chart_lint(spec, manifests.root)
-        extra = {"kubernetes_version": spec.kubernetes_version} if name == "schema" else None
+        # The run's environments.yaml (a `project_dir` override included), the one it rendered with.
+        run_spec = manifests.environment(spec.name)
+        findings = check.run(bundle, run_spec, manifests.root)
+        extra = {"kubernetes_version": run_spec.kubernetes_version} if name == "schema" else None
         return _result(findings, extra)
 
     return _check
@@ -137,7 +102,7 @@ def bundle_definitions(spec: EnvironmentSpec) -> dg.Definitions:
             bundle,
             metadata={
                 "digest": bundle.digest,
-                "namespace": spec.namespace,
+                "namespace": manifests.environment(spec.name).namespace,
                 "object_count": len(bundle.objects),
                 "objects_by_kind": bundle.counts_by_kind(),
                 "images": bundle.images(),

@@ -10,7 +10,10 @@ Cases:
   staging_manifests does not materialize, and dev's and prod's assets (and dev's downstream) do;
 - a render error (staging overlay missing) fails the staging materialization with the one-line
   RenderError message while dev and prod still materialize;
-- PlatformManifests refuses an environment that is not in environments.yaml.
+- PlatformManifests refuses an environment that is not in environments.yaml;
+- a `project_dir` override holds for the whole run: definitions built from this checkout, run on a
+  copy whose environments.yaml and overlay both say 3 staging replicas, check the copy's render
+  against the copy's contract (passes), and the asset records the copy's namespace.
 """
 
 from __future__ import annotations
@@ -114,7 +117,9 @@ def project_copy(tmp_path, project_root) -> Path:
     return root
 
 
-def _run_with_downstream(root: Path, tmp_path: Path) -> tuple[dg.ExecuteInProcessResult, list[str]]:
+def _run_with_downstream(
+    root: Path, tmp_path: Path, specs_from: Path | None = None
+) -> tuple[dg.ExecuteInProcessResult, list[str]]:
     """Every environment's bundle plus a rollout asset downstream of dev and of staging."""
     ran: list[str] = []
 
@@ -126,7 +131,7 @@ def _run_with_downstream(root: Path, tmp_path: Path) -> tuple[dg.ExecuteInProces
     def dev_rollout() -> None:
         ran.append("dev")
 
-    specs = load_environments(root / "environments.yaml")
+    specs = load_environments((specs_from or root) / "environments.yaml")
     test_defs = dg.Definitions.merge(
         *(bundle_definitions(spec) for spec in specs.values()),
         dg.Definitions(
@@ -197,3 +202,25 @@ def test_unknown_environment_is_a_config_error(project_copy):
     manifests = PlatformManifests(project_dir=str(project_copy))
     with pytest.raises(ConfigError, match=r"environments\.yaml: no environment named 'qa'"):
         manifests.render("qa")
+
+
+def test_project_dir_override_holds_for_the_whole_run(project_copy, project_root, tmp_path):
+    overlay = project_copy / "manifests" / "overlays" / "staging" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text().replace("count: 2", "count: 3"))
+    environments = project_copy / "environments.yaml"
+    text = environments.read_text()
+    assert text.count("      replicas: 2\n") == 1
+    environments.write_text(
+        text.replace("      replicas: 2\n", "      replicas: 3\n").replace(
+            "namespace: llm-cost-ops-staging", "namespace: llm-cost-ops-qa"
+        )
+    )
+    overlay.write_text(overlay.read_text().replace("llm-cost-ops-staging", "llm-cost-ops-qa"))
+
+    result, ran = _run_with_downstream(project_copy, tmp_path, specs_from=project_root)
+
+    failed = {key for key, ev in _evaluations(result).items() if not ev.passed}
+    assert failed == set(), [ev.description for ev in _evaluations(result).values() if not ev.passed]
+    staging = _materializations(result)["staging_manifests"]
+    assert staging.metadata["namespace"].value == "llm-cost-ops-qa"
+    assert sorted(ran) == ["dev", "staging"]

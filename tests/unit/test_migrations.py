@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -366,22 +367,35 @@ def test_out_of_order_version_applied_as_sqlx_does(pg_database: str, tables: Pat
 
 
 def test_two_runners_apply_each_migration_once(pg_database: str, tmp_path: Path):
-    write(tmp_path, "1_create_runs.sql", "CREATE TABLE runs (v int);\nSELECT pg_sleep(0.4);\n")
+    write(tmp_path, "1_create_runs.sql", "CREATE TABLE runs (v int);\n")
     write(tmp_path, "2_record.sql", "-- no-transaction\nINSERT INTO runs VALUES (2);\n")
     write(tmp_path, "3_record.sql", "INSERT INTO runs VALUES (3);\n")
-    start = threading.Barrier(2)
+    database = pg_database.rsplit("/", 1)[1]
     reports, errors, lines = [], [], []
 
     def runner() -> None:
-        start.wait()
         try:
-            reports.append(Migrator(pg_database, tmp_path, lock_timeout_seconds=10, log=lines.append).run())
+            reports.append(Migrator(pg_database, tmp_path, lock_timeout_seconds=20, log=lines.append).run())
         except Exception as exc:  # the assertion below shows it
             errors.append(exc)
 
-    threads = [threading.Thread(target=runner) for _ in range(2)]
-    for thread in threads:
-        thread.start()
+    # A second session holds the lock until both runners wait on it (seen in pg_locks, not
+    # guessed from a sleep); then whichever gets it first applies everything, the other nothing.
+    with psycopg.connect(pg_database, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_id(database),))
+        threads = [threading.Thread(target=runner) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 15
+        waiting = 0
+        while waiting < 2 and time.monotonic() < deadline:
+            waiting = holder.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                "WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = %s",
+                (database,),
+            ).fetchone()[0]
+        assert waiting == 2, "both runners should be waiting on the migration lock"
+        holder.execute("SELECT pg_advisory_unlock(%s)", (lock_id(database),))
     for thread in threads:
         thread.join(timeout=20)
     assert errors == []
@@ -390,7 +404,7 @@ def test_two_runners_apply_each_migration_once(pg_database: str, tmp_path: Path)
     with psycopg.connect(pg_database) as conn:
         assert conn.execute("SELECT v FROM runs ORDER BY v").fetchall() == [(2,), (3,)]
     assert versions(pg_database) == [1, 2, 3]
-    assert any("is held by pid" in line for line in lines)
+    assert sum("is held by pid" in line for line in lines) == 2
 
 
 # --- revert ------------------------------------------------------------------------------------

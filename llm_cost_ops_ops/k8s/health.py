@@ -1,6 +1,6 @@
 """The one judge of health and failure: the rules kubectl rollout status, kstatus and Helm use.
 
-Pure functions over the objects' dicts (as the API returns them, camelCase or snake_case keys).
+Pure functions over the objects' dicts (as the API returns them: camelCase keys).
 The deploy's waits, the rollout sensors, teardown and the migration Job all ask this module; they
 differ only in their patience (`Patience`: how many restarts, how long an image pull may fail),
 never in the rules.
@@ -62,12 +62,11 @@ class PodProblem:
 
 
 def _g(node: Any, *keys: str, default: Any = None) -> Any:
-    """Get a field by its API name, accepting the client's snake_case spelling too."""
+    """Get a nested field by its API (camelCase) names; `default` where any level is missing."""
     for key in keys:
         if not isinstance(node, dict):
             return default
-        snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
-        node = node.get(key, node.get(snake))
+        node = node.get(key)
     return default if node is None else node
 
 

@@ -21,8 +21,11 @@ class Wave:
     component: str | None = None
     wait: bool = False
     hook: str | None = None
+    any_component: frozenset[str] = field(default_factory=frozenset)  # kinds taken whatever their label
 
     def matches(self, body: dict[str, Any]) -> bool:
+        if body.get("kind") in self.any_component:
+            return True
         if body.get("kind") not in self.kinds:
             return False
         if self.component is None:
@@ -44,12 +47,13 @@ STORAGE = Wave("storage", _kinds("PersistentVolumeClaim"))
 SERVICES = Wave("services", _kinds("Service"))
 DATABASE = Wave("database", _kinds("StatefulSet"), component="database", wait=True)
 MIGRATIONS = Wave("migrations", hook="migrate")
-MONITORING_RESOURCES = Wave("monitoring", _kinds("ServiceMonitor", "PodMonitor", "PrometheusRule"))
+# The monitoring workloads (by their component label) and every Prometheus-operator object.
 MONITORING = Wave(
     "monitoring",
-    _kinds("Deployment", "StatefulSet", "ServiceMonitor", "PodMonitor", "PrometheusRule"),
+    _kinds("Deployment", "StatefulSet"),
     component="monitoring",
     wait=True,
+    any_component=_kinds("ServiceMonitor", "PodMonitor", "PrometheusRule"),
 )
 API = Wave("api", _kinds("Deployment", "StatefulSet", "DaemonSet"), wait=True)
 POLICY = Wave(
@@ -78,7 +82,6 @@ MATCH_ORDER: tuple[Wave, ...] = (
     STORAGE,
     SERVICES,
     DATABASE,
-    MONITORING_RESOURCES,
     MONITORING,
     API,
     POLICY,

@@ -5,7 +5,7 @@ Cases:
 - deployment_health: observedGeneration behind -> progressing; ProgressDeadlineExceeded -> failed with
   the condition's message (even when every replica looks fine); updated < wanted, old replicas pending
   termination, available < updated -> progressing with a message saying which; every replica updated
-  and available -> healthy; spec.replicas absent counts as 1; the client's snake_case keys are read too;
+  and available -> healthy; spec.replicas absent counts as 1;
 - statefulset_health: observedGeneration behind, ready < wanted, partition 0 with currentRevision !=
   updateRevision, updatedReplicas < wanted -> progressing; all ready on one revision -> healthy;
 - object_health: kinds without a rollout (DaemonSet here) are healthy;
@@ -43,7 +43,7 @@ from llm_cost_ops_ops.k8s.health import (
     statefulset_health,
 )
 from llm_cost_ops_ops.k8s.plan import plan_deploy
-from llm_cost_ops_ops.k8s.waves import WAVES, plan_waves, wave_of
+from llm_cost_ops_ops.k8s.waves import MATCH_ORDER, WAVES, plan_waves, wave_of
 
 pytestmark = pytest.mark.unit
 
@@ -120,23 +120,6 @@ def test_deployment_without_spec_replicas_wants_one():
     assert deployment_health(body).state == "healthy"
     body["status"]["updatedReplicas"] = 0
     assert deployment_health(body).message == "0 of 1 replicas updated"
-
-
-def test_deployment_health_reads_snake_case_keys():
-    body = {
-        "kind": "Deployment",
-        "metadata": {"generation": 4},
-        "spec": {"replicas": 2},
-        "status": {
-            "observed_generation": 4,
-            "replicas": 2,
-            "updated_replicas": 2,
-            "available_replicas": 1,
-        },
-    }
-    assert deployment_health(body).message == "1 of 2 updated replicas available"
-    body["status"]["observed_generation"] = 3
-    assert deployment_health(body).message.startswith("waiting for the controller")
 
 
 # --- StatefulSets ------------------------------------------------------------------------------
@@ -327,6 +310,16 @@ def test_wave_of_real_prod_objects(prod, kind, name, wave):
 
 def test_service_monitor_goes_to_the_monitoring_wave(prod):
     assert _wave(prod, "ServiceMonitor", "llm-cost-ops") == "monitoring"
+
+
+def test_each_wave_has_its_own_name():
+    waves = {*WAVES, *MATCH_ORDER}
+    assert len({wave.name for wave in waves}) == len(waves)
+
+
+def test_a_prometheus_rule_of_any_component_goes_to_the_monitoring_wave():
+    body = {"kind": "PrometheusRule", "metadata": {"name": "api-alerts", "labels": {}}}
+    assert wave_of(body).name == "monitoring"
 
 
 def test_a_workload_of_an_unknown_component_goes_to_the_api_wave():

@@ -51,10 +51,6 @@ class BackupLayout:
     def manifest_key(self) -> str:
         return self.base + MANIFEST_SUFFIX
 
-    @property
-    def verified_key(self) -> str:
-        return self.base + VERIFIED_SUFFIX
-
 
 def base_of(key: str) -> str:
     """The backup base key an object belongs to (its key up to the first dot of its file name)."""

@@ -318,7 +318,13 @@ def _verified_backup(root: Path, env: str) -> str:
     from datetime import UTC, datetime
 
     from llm_cost_ops_ops.storage.local import LocalDirectoryStore
-    from llm_cost_ops_ops.storage.manifest import BackupLayout, BackupManifest, StoredFile, VerifiedMarker
+    from llm_cost_ops_ops.storage.manifest import (
+        VERIFIED_SUFFIX,
+        BackupLayout,
+        BackupManifest,
+        StoredFile,
+        VerifiedMarker,
+    )
 
     store, now = LocalDirectoryStore(root), datetime.now(UTC)
     layout = BackupLayout.for_run(env, now, "run")
@@ -348,5 +354,5 @@ def _verified_backup(root: Path, env: str) -> str:
     marker = VerifiedMarker(
         backup_id=layout.backup_id, verified_at=now, drill_run_id="d", checks={}, restore_seconds=0.0
     )
-    store.put_bytes(layout.verified_key, marker.to_json())
+    store.put_bytes(layout.base + VERIFIED_SUFFIX, marker.to_json())
     return layout.backup_id

@@ -1,18 +1,27 @@
-"""Backup and restore of a platform-shaped database against a local S3 server (SeaweedFS).
+"""Backup and restore of a platform-shaped database, ours beside pgBackRest, against one local S3.
 
-All measured in one run, interleaved over ROUNDS rounds (medians), on the same database and S3:
+One throwaway PostgreSQL (archiving to pgBackRest) and one SeaweedFS S3 server (HTTP for ours,
+HTTPS with a self-signed certificate for pgBackRest, which speaks only HTTPS) serve every
+contestant. Every contestant is a process started by this script, timed the same way: wall time
+from spawn to exit (tests/processes.py `run_process`), interleaved and rotated over ROUNDS rounds,
+medians reported. Backups:
 - the floor: `pg_dump -Fc -Z0 > /dev/null` (reading the database, no compression, no upload)
 - stock `pg_dump -Fc > /dev/null` (its built-in zlib)
-- the naive two-step: `pg_dump -Fc` to a file, then boto3 `upload_file`
-- pgBackRest, only when installed
-- this project's backup (pg_dump -Fc -Z0 -> zstd -> sha256 -> multipart upload) in a child
-  process; one extra run samples its process tree's memory (PSS) every 20 ms for the peak
-Then restores into a new database: the floor `pg_restore -j2` from a local file, this project's
-restore (download, both checksums verified, then `pg_restore -j2`), and, for comparison, the
-download streamed straight into a single-job pg_restore (checksums known only afterwards).
+- the naive two-step: a Python process running `pg_dump -Fc` to a file, then boto3 `upload_file`
+- pgBackRest (Debian's; installed with apt-get when absent and running as root): `backup
+  --type=full` of the cluster into an S3 repository on the same server, zstd level 1 like ours,
+  `process-max` = the CPU count, `start-fast`
+- ours: a Python process running `run_backup` (pg_dump -Fc -Z0 -> zstd 1 -> sha256 -> multipart
+  upload); its peak memory is `getrusage` in that process: its own ru_maxrss and its waited-for
+  children's (pg_dump), added up as the bound the target is judged against
+Restores: the floor `pg_restore -j2` from a local file into a new database; ours, a Python process
+running `restore_backup` (download, both checksums verified, `pg_restore -j2`); pgBackRest's
+`restore` into a new data directory plus starting PostgreSQL on it until it is out of recovery.
 
-BENCH_BACKUP_MB sets the database size (default 1024); LLM_COST_OPS_OPS_TEST_DSN an existing
-server. The headline figure is the last line.
+BENCH_BACKUP_MB sets the database size (default 256, which finishes in under four minutes on two
+CPUs; 1024 for the figures the README quotes). The server is always a throwaway one: pgBackRest
+needs its data directory and archive_command. A contestant that cannot run is named with the
+reason, and the benchmark exits non-zero without a headline. The headline figure is the last line.
 """
 
 from __future__ import annotations
@@ -23,7 +32,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -33,53 +41,191 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from llm_cost_ops_ops.postgres.restore import drop_database, restore_backup
+from llm_cost_ops_ops.postgres.restore import drop_database
 from llm_cost_ops_ops.postgres.tools import find_pg_tool, libpq_target, server_major
 from llm_cost_ops_ops.storage.catalog import read_catalog
 from llm_cost_ops_ops.storage.s3 import S3Settings, S3Store
-from llm_cost_ops_ops.storage.stream import download_stream
+from llm_cost_ops_ops.storage.stream import DEFAULT_COMPRESSION
+from tests import processes
 from tests.platform_data import populate, rows_for_megabytes
-from tests.postgres_server import DSN_ENV, ThrowawayPostgres
+from tests.postgres_server import ThrowawayPostgres
 from tests.s3_server import SeaweedS3
 
 ROUNDS = 3
 MB = 1e6
-CHILD = """
-import json, os, resource, sys
+STANZA = "bench"
+TARGETS = {"floor": 1.3, "memory_mb": 150, "restore": 1.15}
+BACKUP_CHILD = """
+import json, os, sys
 from llm_cost_ops_ops.postgres.backup import run_backup
 from llm_cost_ops_ops.storage.s3 import S3Settings, S3Store
 args = json.loads(sys.argv[1])
-store = S3Store(S3Settings(**args["s3"]))
-result = run_backup(store, os.environ["BENCH_DSN"], env="bench", run_id=args["run"])
+result = run_backup(S3Store(S3Settings(**args["s3"])), os.environ["BENCH_DSN"], env="bench",
+                    run_id=args["run"])
 print(json.dumps({"seconds": result.duration_seconds, "raw": result.manifest.dump.raw_bytes,
-                  "stored": result.manifest.stored_bytes,
-                  "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+                  "stored": result.manifest.stored_bytes}))
+"""
+RESTORE_CHILD = """
+import json, os, sys
+from pathlib import Path
+from llm_cost_ops_ops.postgres.restore import restore_backup
+from llm_cost_ops_ops.storage.s3 import S3Settings, S3Store
+args = json.loads(sys.argv[1])
+restore_backup(S3Store(S3Settings(**args["s3"])), os.environ["BENCH_DSN"], env="bench",
+               backup_id=args["backup"], target_database=args["target"], workdir=Path(args["workdir"]))
+"""
+NAIVE_CHILD = """
+import json, os, subprocess, sys, boto3
+args = json.loads(sys.argv[1])
+with open(args["file"], "wb") as sink:
+    subprocess.run([args["pg_dump"], "-Fc", "--dbname=" + args["target"]], stdout=sink, check=True)
+boto3.client("s3", endpoint_url=args["endpoint"], region_name="us-east-1").upload_file(
+    args["file"], args["bucket"], args["key"])
+os.unlink(args["file"])
 """
 
 
-def timed(fn: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
+class TreeMemory:
+    """Peak resident memory of a process tree: each process's VmHWM (its high-water mark since its
+    exec, so the copy of the parent it held between fork and exec does not count, as it does in
+    ru_maxrss), read from /proc every 50 ms while the tree runs; the sum bounds the tree's peak."""
+
+    def __init__(self) -> None:
+        self.peaks: dict[int, tuple[str, int]] = {}
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, pid: int) -> None:
+        self._thread = threading.Thread(target=self._sample, args=(pid,), daemon=True)
+        self._thread.start()
+
+    def _sample(self, root: int) -> None:
+        while not self._done.is_set():
+            stack = [root]
+            while stack:
+                pid = stack.pop()
+                try:
+                    fields = dict(
+                        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    )
+                    if "VmHWM" in fields:
+                        self.peaks[pid] = (fields["Name"].strip(), int(fields["VmHWM"].split()[0]) * 1024)
+                    for task in Path(f"/proc/{pid}/task").iterdir():
+                        stack += [int(c) for c in (task / "children").read_text().split()]
+                except (FileNotFoundError, ProcessLookupError, ValueError):
+                    continue
+            self._done.wait(0.05)
+
+    def stop(self) -> dict[str, int]:
+        """Peak bytes by process name (summed over processes of one name)."""
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+        by_name: dict[str, int] = {}
+        for name, peak in self.peaks.values():
+            by_name[name] = by_name.get(name, 0) + peak
+        return by_name
 
 
-def tree_pss(pid: int) -> int:
-    """Proportional resident bytes (PSS) of a process and all its descendants (0 once gone).
+def measured(
+    run: Callable[[Callable[[int], object]], processes.Finished],
+) -> tuple[processes.Finished, dict[str, int]]:
+    memory = TreeMemory()
+    try:
+        finished = run(memory.watch)
+    finally:
+        peaks = memory.stop()
+    return finished, peaks
 
-    PSS, not RSS: a page shared by two processes (libraries, a child between fork and exec)
-    counts half in each, so the sum is the memory the tree really holds."""
-    total, stack = 0, [pid]
-    while stack:
-        current = stack.pop()
+
+def ensure_pgbackrest() -> tuple[str | None, str]:
+    """(path, "") of pgBackRest, installing Debian's package when absent and root; else (None, why)."""
+    found = shutil.which("pgbackrest")
+    if found:
+        return found, ""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return None, "not installed, and installing it needs root and apt-get (apt-get install pgbackrest)"
+    print("pgBackRest: not installed; apt-get install -y --no-install-recommends pgbackrest", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "pgbackrest"]
+    if subprocess.run(install, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+        subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)
+        subprocess.run(install, env=env, stdout=subprocess.DEVNULL, check=False)
+    found = shutil.which("pgbackrest")
+    return (found, "") if found else (None, "apt-get install pgbackrest failed")
+
+
+def check(finished: processes.Finished, what: str) -> processes.Finished:
+    if finished.returncode != 0:
+        sys.exit(f"{what} failed with status {finished.returncode}")
+    return finished
+
+
+class PgBackRest:
+    """A pgBackRest stanza for `server`, its repository in a bucket of `s3` (over HTTPS)."""
+
+    def __init__(self, binary: str, home: Path, user: str | None):
+        self.binary, self.home, self.user = binary, home, user
+        self.config = home / "pgbackrest.conf"
+        self.process_max = os.cpu_count() or 1
+
+    @property
+    def archive_command(self) -> str:
+        return f"{self.binary} --config={self.config} --stanza={STANZA} archive-push %p"
+
+    def configure(self, server: ThrowawayPostgres, s3: SeaweedS3, bucket: str) -> None:
+        assert s3.ca_file is not None
+        ca = self.home / "s3-ca.crt"
+        shutil.copy(s3.ca_file, ca)
+        level = DEFAULT_COMPRESSION.level
+        options = {
+            "repo1-type": "s3", "repo1-path": "/pgbackrest", "repo1-s3-bucket": bucket,
+            "repo1-s3-endpoint": "127.0.0.1", "repo1-storage-port": str(s3.https_port),
+            "repo1-s3-region": "us-east-1", "repo1-s3-uri-style": "path",
+            "repo1-s3-key": s3.access_key, "repo1-s3-key-secret": s3.secret_key,
+            "repo1-storage-ca-file": str(ca), "repo1-retention-full": "99",
+            "compress-type": "zst", "compress-level": str(level), "process-max": str(self.process_max),
+            "start-fast": "y", "log-path": str(self.home), "lock-path": str(self.home),
+            "log-level-console": "warn", "log-level-file": "off",
+        }  # fmt: skip
+        stanza = {
+            "pg1-path": str(server.data),
+            "pg1-port": str(server.port),
+            "pg1-socket-path": str(server.socket_dir),
+        }
+        text = "[global]\n" + "".join(f"{k}={v}\n" for k, v in options.items())
+        text += f"[{STANZA}]\n" + "".join(f"{k}={v}\n" for k, v in stanza.items())
+        self.config.write_text(text)
+        self.config.chmod(0o600)
+        if self.user:
+            for path in (self.home, self.config, ca):
+                shutil.chown(path, self.user, self.user)
+
+    def run(self, *args: str, on_start: Callable[[int], object] | None = None) -> processes.Finished:
+        command = [self.binary, f"--config={self.config}", f"--stanza={STANZA}", *args]
+        finished = processes.run_process(command, user=self.user, on_start=on_start)
+        return check(finished, f"pgbackrest {args[0]}")
+
+    def restore_and_start(self) -> float:
+        """Seconds to restore the newest backup into a new data directory and start PostgreSQL on
+        it until it is out of recovery (the physical counterpart of a logical restore)."""
+        target = ThrowawayPostgres()
+        target.data.mkdir(mode=0o700)
+        if self.user:
+            shutil.chown(target.data, self.user, self.user)
         try:
-            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1]) * 1024
-            for task in Path(f"/proc/{current}/task").iterdir():
-                stack += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError, ValueError):
-            continue
-    return total
+            restore = self.run(
+                "restore", f"--pg1-path={target.data}", "--type=immediate", "--target-action=promote",
+                "--archive-mode=off",
+            )  # fmt: skip
+            started = time.perf_counter()
+            target.launch()
+            with psycopg.connect(target.dsn) as conn:
+                while conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,):
+                    time.sleep(0.05)
+            return restore.seconds + time.perf_counter() - started
+        finally:
+            target.stop()
 
 
 class Bench:
@@ -103,190 +249,186 @@ class Bench:
             S3Settings(**self.settings, access_key_id=s3.access_key, secret_access_key=s3.secret_key)
         )
 
-    def pg_dump_to(self, out: str, *options: str) -> None:
-        with open(out, "wb") as sink:
-            subprocess.run(
-                [self.pg_dump, "-Fc", *options, f"--dbname={self.target}"],
-                stdout=sink,
-                env=self.env,
-                check=True,
-            )
+    def pg_dump_null(self, *options: str) -> float:
+        with open(os.devnull, "wb") as sink:
+            args = [self.pg_dump, "-Fc", *options, f"--dbname={self.target}"]
+            return check(processes.run_process(args, env=self.env, stdout=sink), "pg_dump").seconds
 
-    def naive(self) -> None:
-        path = self.workdir / "naive.dump"
-        self.pg_dump_to(str(path))
-        self.s3.client().upload_file(str(path), self.bucket, f"naive/{uuid.uuid4().hex}.dump")
-        path.unlink()
+    def python(
+        self, script: str, args: dict[str, object], what: str, on_start: Callable[[int], object] | None = None
+    ) -> processes.Finished:
+        command = [sys.executable, "-c", script, json.dumps(args)]
+        return check(processes.run_process(command, env=self.child_env, on_start=on_start), what)
 
-    def ours(self, *, sample_memory: bool = False) -> tuple[float, float, int, dict[str, float]]:
-        """(backup seconds, wall seconds with interpreter start, peak tree PSS, result).
+    def naive(self) -> float:
+        args = {
+            "file": str(self.workdir / "naive.dump"), "pg_dump": self.pg_dump, "target": self.target,
+            "endpoint": self.s3.endpoint, "bucket": self.bucket, "key": f"naive/{uuid.uuid4().hex}.dump",
+        }  # fmt: skip
+        return self.python(NAIVE_CHILD, args, "the naive two-step").seconds
 
-        Sampling /proc slows the child (and takes a CPU from it on small machines), so timed
-        runs do not sample; one extra run measures memory."""
-        args = json.dumps({"s3": self.settings, "run": uuid.uuid4().hex[:8]})
-        started = time.perf_counter()
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, args], env=self.child_env, stdout=subprocess.PIPE
-        )
-        peak, done = [0], threading.Event()
+    def ours(self) -> tuple[float, dict[str, float], dict[str, int]]:
+        """(wall seconds, the child's result, peak bytes by process name)."""
+        args = {"s3": self.settings, "run": uuid.uuid4().hex[:8]}
+        finished, peaks = measured(lambda watch: self.python(BACKUP_CHILD, args, "our backup", watch))
+        return finished.seconds, json.loads(finished.stdout), peaks
 
-        def sample() -> None:
-            while not done.is_set():
-                peak[0] = max(peak[0], tree_pss(child.pid))
-                time.sleep(0.02)
-
-        sampler = threading.Thread(target=sample)
-        if sample_memory:
-            sampler.start()
-        out, _ = child.communicate()
-        done.set()
-        if sample_memory:
-            sampler.join()
-        wall = time.perf_counter() - started
-        if child.returncode != 0:
-            sys.exit(f"backup child failed with status {child.returncode}")
-        result = json.loads(out)
-        return result["seconds"], wall, peak[0], result
+    def _new_database(self, prefix: str) -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+        return name
 
     def restore_floor(self, archive: Path) -> float:
-        name = f"floor_{uuid.uuid4().hex[:8]}"
-
-        def run() -> None:
-            with psycopg.connect(self.dsn, autocommit=True) as conn:
-                conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+        name = self._new_database("floor")  # ours creates its database inside its timed process
+        try:
             target, env = libpq_target(self.dsn, name)
-            subprocess.run([self.pg_restore, "-j2", f"--dbname={target}", str(archive)], env=env, check=True)
-
-        seconds = timed(run)
-        drop_database(self.dsn, name)
-        return seconds
+            args = [self.pg_restore, "-j2", f"--dbname={target}", str(archive)]
+            return check(processes.run_process(args, env=env), "pg_restore").seconds
+        finally:
+            drop_database(self.dsn, name)
 
     def restore_ours(self) -> float:
         name = f"ours_{uuid.uuid4().hex[:8]}"
         newest = read_catalog(self.store, "bench").entries[-1].backup_id  # named: no drill needed
-        seconds = timed(
-            lambda: restore_backup(
-                self.store,
-                self.dsn,
-                env="bench",
-                backup_id=newest,
-                target_database=name,
-                workdir=self.workdir,
-            )
-        )
-        drop_database(self.dsn, name)
-        return seconds
+        args = {"s3": self.settings, "backup": newest, "target": name, "workdir": str(self.workdir)}
+        try:
+            return self.python(RESTORE_CHILD, args, "our restore").seconds
+        finally:
+            drop_database(self.dsn, name)
 
-    def restore_streamed(self) -> float:
-        name = f"stream_{uuid.uuid4().hex[:8]}"
-        entry = read_catalog(self.store, "bench").entries[-1]
 
-        def run() -> None:
-            with psycopg.connect(self.dsn, autocommit=True) as conn:
-                conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-            target, env = libpq_target(self.dsn, name)
-            proc = subprocess.Popen([self.pg_restore, f"--dbname={target}"], stdin=subprocess.PIPE, env=env)
-            assert proc.stdin is not None
-            download_stream(
-                self.store.iter_bytes(entry.manifest.dump.key), proc.stdin, key=None, what="bench"
-            )
-            proc.stdin.close()
-            if proc.wait() != 0:
-                sys.exit("streamed pg_restore failed")
+def interleaved(steps: list[Callable[[], object]]) -> None:
+    """Each step once per round, rotated, so all see the same load and none always runs just after
+    another's uploads (the S3 server is still busy with them for a while)."""
+    for round_ in range(ROUNDS):
+        for step in steps[round_:] + steps[:round_]:
+            step()
 
-        seconds = timed(run)
-        drop_database(self.dsn, name)
-        return seconds
+
+def database_mb(dsn: str, query: str) -> float:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(query).fetchone()
+    return float(row[0]) / MB if row else 0.0
 
 
 def main() -> None:
-    megabytes = int(os.environ.get("BENCH_BACKUP_MB", "1024"))
-    server = None if os.environ.get(DSN_ENV) else ThrowawayPostgres().start()
-    admin = os.environ.get(DSN_ENV) or (server.dsn if server else "")
-    s3 = SeaweedS3().start()
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    workdir = Path(tempfile.mkdtemp(prefix="bench-backup-"))
+    megabytes = int(os.environ.get("BENCH_BACKUP_MB", "256"))
+    pgbackrest, why = ensure_pgbackrest()
+    if pgbackrest is None:
+        print(f"could not run: pgBackRest ({why})")
+        sys.exit("a promised contestant is missing: no figures printed")
+    user = "postgres" if os.geteuid() == 0 else None
+    home = processes.owned_tempdir("bench-backup-pgbackrest-")
+    workdir = processes.owned_tempdir("bench-backup-")
+    rest = PgBackRest(pgbackrest, home, user)
+    s3 = SeaweedS3(tls=True).start()
+    server = ThrowawayPostgres({"archive_mode": "on", "archive_command": rest.archive_command})
     try:
-        with psycopg.connect(admin, autocommit=True) as conn:
+        rest.configure(server, s3, s3.new_bucket())
+        server.start()
+        rest.run("stanza-create")
+        name = f"bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(server.dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        dsn = admin.rsplit("/", 1)[0] + f"/{name}"
-        generated = timed(lambda: populate(dsn, usage_rows=rows_for_megabytes(megabytes)))
+        dsn = server.dsn.rsplit("/", 1)[0] + f"/{name}"
+        started = time.perf_counter()
+        populate(dsn, usage_rows=rows_for_megabytes(megabytes))
+        generated = time.perf_counter() - started
         bench = Bench(dsn, s3, workdir)
-        with psycopg.connect(dsn) as conn:
-            row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        size = database_mb(dsn, "SELECT pg_database_size(current_database())")
+        cluster = database_mb(dsn, "SELECT sum(pg_database_size(datname)) FROM pg_database")
         print(
-            f"database: {row[0] / MB if row else 0:.0f} MB on disk "
-            f"(asked {megabytes} MB, generated in {generated:.0f} s)"
+            f"database: {size:.0f} MB on disk (asked {megabytes} MB, generated in {generated:.0f} s); "
+            f"cluster {cluster:.0f} MB"
         )
-        pgbackrest = shutil.which("pgbackrest")
-        if not pgbackrest:
-            print("pgBackRest: not installed, skipped")
 
-        floor, stock, naive, ours, ours_wall, rss = [], [], [], [], [], []
+        floor, stock, naive, ours, theirs = [], [], [], [], []
         result: dict[str, float] = {}
+        our_peaks: list[dict[str, int]] = []
+        their_peaks: list[dict[str, int]] = []
 
         def run_ours() -> None:
             nonlocal result
-            seconds, wall, _, result = bench.ours()
+            seconds, result, peaks = bench.ours()
             ours.append(seconds)
-            ours_wall.append(wall)
-            rss.append(result["maxrss"])
+            our_peaks.append(peaks)
 
-        backups: list[Callable[[], object]] = [
-            lambda: floor.append(timed(lambda: bench.pg_dump_to("/dev/null", "-Z0"))),
-            lambda: stock.append(timed(lambda: bench.pg_dump_to("/dev/null"))),
-            lambda: naive.append(timed(bench.naive)),
+        def run_pgbackrest() -> None:
+            finished, peaks = measured(lambda watch: rest.run("backup", "--type=full", on_start=watch))
+            theirs.append(finished.seconds)
+            their_peaks.append(peaks)
+
+        interleaved([
+            lambda: floor.append(bench.pg_dump_null("-Z0")),
+            lambda: stock.append(bench.pg_dump_null()),
+            lambda: naive.append(bench.naive()),
+            run_pgbackrest,
             run_ours,
-        ]
-        # Interleaved, so all see the same machine load and caches, and rotated, so none always
-        # runs just after another's uploads (the S3 server is still busy with them for a while).
-        for round_ in range(ROUNDS):
-            for step in backups[round_:] + backups[:round_]:
-                step()
-        _, _, peak, sampled = bench.ours(sample_memory=True)
-        rss.append(sampled["maxrss"])
+        ])  # fmt: skip
 
         archive = workdir / "floor.dump"
-        bench.pg_dump_to(str(archive), "-Z0")
+        with open(archive, "wb") as sink:
+            check(processes.run_process([bench.pg_dump, "-Fc", "-Z0", f"--dbname={bench.target}"],
+                                        env=bench.env, stdout=sink), "pg_dump")  # fmt: skip
         restore_floor: list[float] = []
         restore_ours: list[float] = []
-        restore_stream: list[float] = []
-        restores: list[Callable[[], object]] = [
+        restore_theirs: list[float] = []
+        interleaved([
             lambda: restore_floor.append(bench.restore_floor(archive)),
             lambda: restore_ours.append(bench.restore_ours()),
-            lambda: restore_stream.append(bench.restore_streamed()),
-        ]
-        for round_ in range(ROUNDS):
-            for step in restores[round_:] + restores[:round_]:
-                step()
+            lambda: restore_theirs.append(rest.restore_and_start()),
+        ])  # fmt: skip
+        info = json.loads(rest.run("info", "--output=json").stdout)
+        newest = info[0]["backup"][-1]["info"]
 
-        raw = result["raw"]
-        med = statistics.median
+        raw, med = result["raw"], statistics.median
+        peak = max(sum(p.values()) for p in our_peaks)
+        peak_parts = max(our_peaks, key=lambda p: sum(p.values()))
+        their_peak = max(sum(p.values()) for p in their_peaks)
         print(f"dump: {raw / MB:.0f} MB raw (pg_dump -Fc -Z0), {result['stored'] / MB:.0f} MB stored (zstd)")
-        print(f"rounds: {ROUNDS} (median), {os.cpu_count()} CPUs")
+        print(
+            f"pgBackRest full backup: {newest['size'] / MB:.0f} MB of cluster files, "
+            f"{newest['repository']['delta'] / MB:.0f} MB in its repository (zstd {DEFAULT_COMPRESSION.level}, "
+            f"process-max {rest.process_max})"
+        )
+        print(f"rounds: {ROUNDS} (median), {os.cpu_count()} CPUs; every figure is a process's wall time")
         print(f"floor  pg_dump -Fc -Z0 > /dev/null:   {med(floor):7.2f} s  {raw / MB / med(floor):6.0f} MB/s")
         print(f"stock  pg_dump -Fc > /dev/null:       {med(stock):7.2f} s")
         print(f"naive  pg_dump -Fc to file + upload:  {med(naive):7.2f} s")
+        print(f"pgBackRest backup --type=full -> S3:  {med(theirs):7.2f} s  (peak {their_peak / MB:.0f} MB)")
         print(
             f"ours   stream zstd+sha256 -> S3:      {med(ours):7.2f} s  {raw / MB / med(ours):6.0f} MB/s "
-            f"(child wall incl. interpreter start {med(ours_wall):.2f} s)"
+            f"(of which inside run_backup {result['seconds']:.2f} s; the rest is interpreter start)"
         )
+        parts = " + ".join(f"{name} {size / MB:.0f}" for name, size in sorted(peak_parts.items()))
         print(
-            f"ours   peak memory of the process tree: {peak / 2**20:5.0f} MiB (PSS, python + pg_dump, "
-            f"sampled in an extra run; the python process alone peaked at {max(rss) / 2**20:.0f} MiB RSS)"
+            f"ours   peak memory: {peak / MB:.0f} MB ({parts}; the sum of each process's VmHWM, "
+            "sampled from /proc every 50 ms in every round, the largest round)"
         )
-        print(f"restore floor pg_restore -j2 from a local file: {med(restore_floor):7.2f} s")
-        print(f"restore ours  download+verify, pg_restore -j2:  {med(restore_ours):7.2f} s")
-        print(f"restore alt.  streamed into pg_restore (1 job): {med(restore_stream):7.2f} s")
+        print(f"restore floor pg_restore -j2 from a local file:   {med(restore_floor):7.2f} s")
+        print(f"restore ours  download+verify, pg_restore -j2:    {med(restore_ours):7.2f} s")
+        print(f"restore pgBackRest restore + start to promoted:   {med(restore_theirs):7.2f} s")
+        ratio, restore_ratio = med(ours) / med(floor), med(restore_ours) / med(restore_floor)
+        misses = []
+        if ratio > TARGETS["floor"]:
+            misses.append(f"backup {ratio:.2f}x the floor (target <= {TARGETS['floor']})")
+        if med(ours) >= med(theirs):
+            misses.append(f"backup not faster than pgBackRest ({med(ours):.2f} s vs {med(theirs):.2f} s)")
+        if peak >= TARGETS["memory_mb"] * MB:
+            misses.append(f"peak memory {peak / MB:.0f} MB (target < {TARGETS['memory_mb']} MB)")
+        if restore_ratio > TARGETS["restore"]:
+            misses.append(f"restore {restore_ratio:.2f}x pg_restore -j2 (target <= {TARGETS['restore']})")
+        print("targets: " + ("all met" if not misses else "MISSED: " + "; ".join(misses)))
+        print(f"backup / pgBackRest: {med(ours) / med(theirs):.2f}")
         print(f"backup / naive two-step: {med(ours) / med(naive):.2f}")
-        print(f"restore / pg_restore floor: {med(restore_ours) / med(restore_floor):.2f}")
-        print(f"backup / pg_dump floor: {med(ours) / med(floor):.2f}")
+        print(f"restore / pg_restore floor: {restore_ratio:.2f}")
+        print(f"backup / pg_dump floor: {ratio:.2f}")
     finally:
-        drop_database(admin, name)
+        server.stop()
         s3.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-        if server is not None:
-            server.stop()
+        processes.remove_tempdir(workdir)
+        processes.remove_tempdir(home)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Every server a fixture, benchmark or harness starts goes through `start_process`
 - it is stopped (SIGTERM to its group, SIGKILL after a grace period) by `stop_process`, at interpreter
   exit (atexit), and when the Python process receives SIGTERM or SIGINT (`install_signal_handlers`).
 
+`run_process` runs one to its end the same way (timed, its peak RSS from wait4).
 `owned_tempdir` creates a temporary directory that is removed on the same occasions.
 """
 
@@ -21,7 +22,9 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -95,6 +98,59 @@ def stop_process(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
         if process in _processes:
             _processes.remove(process)
         _stop_signals.pop(process.pid, None)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A process `run_process` ran to its end."""
+
+    returncode: int
+    stdout: bytes
+    seconds: float  # wall time from spawn to exit
+    maxrss: int  # bytes: ru_maxrss from wait4 (the largest of it and its waited-for descendants)
+
+
+def run_process(
+    args: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    user: str | None = None,
+    stdout: IO[bytes] | int | None = subprocess.PIPE,
+    on_start: Callable[[int], object] | None = None,
+) -> Finished:
+    """Run `args` to its end as an owned process (stopped with the others on a signal), timed
+    and measured the same way for every caller; stderr is inherited. `on_start` gets its pid.
+
+    ru_maxrss from wait4 includes what the child held between fork and exec (a copy of this
+    Python's pages), so it bounds a small program's peak from above."""
+    install_signal_handlers()
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        list(args),
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        env=env,
+        user=user,
+        group=user,
+        extra_groups=[] if user else None,
+        preexec_fn=_die_with_parent,
+    )
+    with _lock:
+        _processes.append(process)
+    try:
+        if on_start is not None:
+            on_start(process.pid)
+        out = process.stdout.read() if process.stdout is not None else b""
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        if process.stdout is not None:
+            process.stdout.close()
+        with _lock:
+            if process in _processes:
+                _processes.remove(process)
+    return Finished(process.returncode, out, seconds, usage.ru_maxrss * 1024)
 
 
 def owned_tempdir(prefix: str) -> Path:

@@ -188,6 +188,12 @@ def backup_definitions(spec: EnvironmentSpec, *, retry: dg.RetryPolicy = TRANSIE
         kubernetes: KubernetesResource,
         notifier: NotifierResource,
     ) -> dg.MaterializeResult:
+        if not context.has_partition_key:
+            # An unpartitioned materialization would be a backup no day's partition shows.
+            raise ConfigError(
+                f"backup_{env}: a backup run needs its day's partition (--partition YYYY-MM-DD; "
+                "llm-cost-ops-ops gives today's when none is named); nothing was backed up"
+            )
         with retried_only_when_transient():
             metadata = take_backup(context, spec, backups, databases, kubernetes, notifier)
         return dg.MaterializeResult(metadata=metadata)

@@ -17,6 +17,7 @@ from .defs.schedules import schedule_definitions
 from .defs.schema import schema_definitions
 from .defs.sensors import sensor_definitions
 from .defs.smoke import SmokeResource, smoke_after_rollback, smoke_definitions
+from .defs.status import status_definitions
 from .defs.teardown import teardown_definitions
 from .environments import load_environments
 from .operator_declaration import load_operator
@@ -83,6 +84,14 @@ def _operations() -> dg.Definitions:
     )
 
 
+def _with_status(operations: dg.Definitions) -> dg.Definitions:
+    # Each environment's status judges every check on its assets, whichever module defines it.
+    checks = operations.resolve_asset_graph().asset_check_keys
+    return dg.Definitions.merge(
+        operations, *(status_definitions(spec, checks) for spec in ENVIRONMENTS.values())
+    )
+
+
 def _with_schedules(operations: dg.Definitions) -> dg.Definitions:
     # Schedules are data (schedules/*.yaml); a schedule whose job, environment or run config do not
     # agree fails loading, naming file and line. A job's `env` tag is the environment it runs in.
@@ -94,4 +103,4 @@ def _with_schedules(operations: dg.Definitions) -> dg.Definitions:
     return dg.Definitions.merge(operations, dg.Definitions(schedules=schedules))
 
 
-defs = _with_schedules(_operations())
+defs = _with_schedules(_with_status(_operations()))

@@ -8,7 +8,10 @@ Cases:
 - loading the definitions renders nothing (no subprocess is started);
 - every jobs/<operation>/<env>[.<variant>].yaml validates against job <operation>_<env>, and
   jobs/<operation>/all.yaml against job <operation>;
-- a run-config file with a renamed field fails validation, naming the field.
+- a run-config file with a renamed field fails validation, naming the field;
+- every job has a description;
+- every asset's last key part (the UI's label) is unique and reads <env>_<stage>, in group <env>;
+- the bundle check names keys.py gives the bundle IO manager are the checks bundles.py defines.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import pytest
 import yaml
 
 from llm_cost_ops_ops import definitions
+from llm_cost_ops_ops.defs.bundles import CHECKS
+from llm_cost_ops_ops.defs.keys import BUNDLE_CHECKS, STAGES
 
 pytestmark = pytest.mark.dagster
 
@@ -114,3 +119,26 @@ def test_renamed_field_fails_validation():
     job = definitions.defs.resolve_job_def("render_and_check_staging")
     with pytest.raises(dg.DagsterInvalidConfigError, match='unexpected config entry "kubernetes_versoin"'):
         dg.validate_run_config(job, config)
+
+
+def test_every_job_says_what_it_does():
+    # Dagster's implicit `__ASSET_JOB` is not listed in the UI's jobs.
+    jobs = [job for job in definitions.defs.resolve_all_job_defs() if not job.name.startswith("__")]
+    assert len(jobs) > 30
+    assert [job.name for job in jobs if len((job.description or "").strip()) < 20] == []
+
+
+def test_asset_labels_name_stage_and_environment():
+    # The UI's graph labels a node by the last part of its key: it must be unique and carry both.
+    keys = definitions.defs.resolve_asset_graph().get_all_asset_keys()
+    labels = [key.path[-1] for key in keys]
+    assert len(set(labels)) == len(labels)
+    for key in keys:
+        env, _, stage = key.path[-1].partition("_")
+        assert env in ENVIRONMENTS and stage in STAGES, key
+        spec = definitions.defs.resolve_assets_def(key).specs_by_key[key]
+        assert spec.group_name == env and spec.tags["env"] == env
+
+
+def test_bundle_check_names_are_the_checks_defined():
+    assert tuple(CHECKS) == BUNDLE_CHECKS

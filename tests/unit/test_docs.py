@@ -4,6 +4,8 @@ Cases:
 - every `jobs/...yaml` path in README.md and docs/*.md exists;
 - every `--job NAME` / `-j NAME` in their code (inline and fenced) names a job of the code location;
 - every `make TARGET` in their code is a Makefile target;
+- every asset named in their code (`dev_deployed`, `<env>_schema`, `key:...` selections) is an asset
+  of the code location, and no asset is named by its old `stage/env` key;
 - docs/configuration.md documents exactly the fields of each resource class (both directions);
 - docs/configuration.md documents exactly the fields of an environment in environments.yaml;
 - every `LLM_COST_OPS_OPS_*` variable the package reads is in docs/configuration.md.
@@ -94,6 +96,25 @@ def test_job_names_are_jobs():
     mentioned = _mentions(r"(?:--job|(?<![\w-])-j)\s+([A-Za-z0-9_]+)(?![\w<{])")
     assert mentioned, "no job mentioned: the pattern is broken"
     assert [m for m in mentioned if m[1] not in jobs] == []
+
+
+def test_asset_names_are_assets():
+    from llm_cost_ops_ops.definitions import defs
+
+    assets = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    stage = r"(?:manifests|deployed|schema|backups_verified|backups|status)"
+    named = _mentions(rf"(?<![\w/<])((?:dev|staging|prod|<env>|<source>|ENV)_{stage})(?!\w)")
+    named += _mentions(r"key:([\w*]+)")
+    assert named, "no asset mentioned: the pattern is broken"
+    concrete = [(doc, re.sub(r"^(<env>|<source>|ENV)", "dev", name)) for doc, name in named]
+    missing = [
+        (doc, name)
+        for doc, name in concrete
+        if not any(re.fullmatch(name.replace("*", ".*"), a) for a in assets)
+    ]
+    assert missing == []
+    old = _mentions(r"\b((?:manifests|deployed|schema|backups)/(?:dev|staging|prod|<env>|ENV)\b)")
+    assert old == [], "assets are keyed <env>_<stage> now"
 
 
 def test_make_targets_exist():

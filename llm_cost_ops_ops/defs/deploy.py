@@ -254,6 +254,12 @@ def deploy_definitions(
                 )
             )
             return
+        from ..k8s.drift import drift_after_deploy
+
+        # The run's drift check reads the drift from this deploy's plan instead of dry-running again.
+        measured = drift_after_deploy(kube, env, release, result)
+        if measured is not None:
+            kubernetes.remember_drift(measured)
         yield dg.MaterializeResult(metadata=_release_metadata(result, release))
 
     @dg.op(
@@ -273,7 +279,11 @@ def deploy_definitions(
         context.log.info(f"rolling {env} back to r{target.revision} ({target.digest})")
         bundle_store(context.instance).put(RenderedBundle.from_text(env, target.bundle))
         result, release = execute_release(
-            kube, request, log=context.log.info, expected_cluster=expected_cluster(context.instance, spec)
+            kube,
+            request,
+            log=context.log.info,
+            warn=context.log.warning,
+            expected_cluster=expected_cluster(context.instance, spec),
         )
         context.log_event(dg.AssetMaterialization(asset_key=key, metadata=_release_metadata(result, release)))
 

@@ -1,5 +1,7 @@
 """The drift check of `<env>_deployed`: the live objects against the last healthy release, through
-server-side apply dry-runs; an hourly job runs it (`drift_check_<env>`, cron from environments.yaml)."""
+server-side apply dry-runs; an hourly job runs it (`drift_check_<env>`, cron from environments.yaml).
+In a deploy's own run it reuses the comparison the deploy just made (defs/kubernetes.py keeps it
+for the run) instead of dry-running every object again."""
 
 # No `from __future__ import annotations`: Dagster reads context and resource annotations.
 
@@ -68,9 +70,15 @@ def drift_definitions(spec: EnvironmentSpec) -> dg.Definitions:
                 context,
                 f"{env} has no healthy release in its ledger (never deployed?): nothing to compare with",
             )
-        report = detect_drift(kube, env, spec.namespace, release)
+        # In a deploy's run, the deploy already compared every object with this release.
+        report = kubernetes.measured_drift(env, release.revision, release.digest)
+        source = "this run's deploy (its dry-runs and apply responses)"
+        if report is None:
+            report = detect_drift(kube, env, spec.namespace, release)
+            source = "server-side apply dry-runs"
         context.log.info(
-            f"{env}: {report.checked} objects compared with r{report.revision}, {len(report.drifted)} drifted"
+            f"{env}: {report.checked} objects compared with r{report.revision} from {source}, "
+            f"{len(report.drifted)} drifted"
         )
         return dg.AssetCheckResult(
             passed=report.clean,
@@ -84,6 +92,7 @@ def drift_definitions(spec: EnvironmentSpec) -> dg.Definitions:
                 "drifted": len(report.drifted),
                 "drifted_objects": dg.MetadataValue.md(_table(report.drifted)),
                 "not_served": report.skipped,
+                "compared_by": source,
             },
             description=None if report.clean else "; ".join(str(d) for d in report.drifted[:5]),
         )

@@ -1,18 +1,24 @@
 """The Kubernetes resource: which cluster, and whether one was asked for at all.
 
 A connection that cannot be made raises NotConfigured naming the kubeconfig or context; nothing
-falls back to planning (plan mode is asked for in run config, `mode: plan`)."""
+falls back to planning (plan mode is asked for in run config, `mode: plan`).
+
+Dagster makes the resource afresh for every run (one instance for all its steps under the
+in-process executor), so what it keeps lives exactly one run: the discovery of each API server,
+shared by every connection the run makes (the deploy, its migration wave, the drift check), and the
+drift the run's deploy already measured (defs/drift.py reuses it instead of dry-running again)."""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 if TYPE_CHECKING:
     from ..k8s.client import Kube
+    from ..k8s.drift import DriftReport
 
 
 class KubernetesResource(dg.ConfigurableResource):
@@ -27,6 +33,10 @@ class KubernetesResource(dg.ConfigurableResource):
         description="False refuses every cluster connection (deploys fail; checks are not evaluated).",
     )
     backoff_initial_seconds: float = Field(default=0.2, description="First retry delay for transient errors.")
+
+    # This run's discovery per API server URL, and the drift its deploy measured per environment.
+    _discoveries: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _measured_drift: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     def configured(self) -> bool:
         from ..k8s.client import cluster_configured
@@ -51,10 +61,26 @@ class KubernetesResource(dg.ConfigurableResource):
                 "with mode: plan (jobs/deploy/<env>.plan.yaml)"
             )
 
+        from ..k8s.discovery import Discovery
+
+        api_client = load_api_client(self.kubeconfig, context, self.in_cluster)
         return Kube(
-            load_api_client(self.kubeconfig, context, self.in_cluster),
+            api_client,
             sleeper=self.sleep,
             max_attempts=max_attempts,
             backoff_initial=self.backoff_initial_seconds,
             backoff_max=backoff_max,
+            discovery=self._discoveries.setdefault(api_client.configuration.host, Discovery()),
         )
+
+    def remember_drift(self, report: DriftReport) -> None:
+        """Keep the drift this run's deploy measured, for the run's drift check."""
+        self._measured_drift[report.environment] = report
+
+    def measured_drift(self, environment: str, revision: int, digest: str) -> DriftReport | None:
+        """The drift this run's deploy measured for `environment`'s release `revision` (with
+        `digest`), or None when this run did not deploy that release."""
+        report = self._measured_drift.get(environment)
+        if report is None or (report.revision, report.digest) != (revision, digest):
+            return None
+        return report

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,9 +21,10 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import ResourceNotFoundError
 from kubernetes.dynamic.resource import Resource
 
+from .. import process_env
+from .discovery import Discovery
 from .errors import TRANSIENT_STATUS, ApiError, NotConfigured
 
 T = TypeVar("T")
@@ -60,7 +60,7 @@ def _kubeconfig_files(kubeconfig: str) -> tuple[list[Path], str]:
     """The kubeconfig files a connection reads (kubectl's order), and where that choice came from."""
     if kubeconfig:
         return [Path(kubeconfig).expanduser()], "the kubernetes resource's kubeconfig"
-    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    listed = process_env.kubeconfig_paths()
     if listed:
         return [Path(p).expanduser() for p in listed], "KUBECONFIG"
     return [Path("~/.kube/config").expanduser()], "the default, KUBECONFIG unset"
@@ -72,9 +72,9 @@ def cluster_configured(kubeconfig: str = "", in_cluster: bool = False) -> bool:
 
     False means "no cluster here at all", for checks that report themselves not evaluated; it never
     turns a deploy into a plan."""
-    if in_cluster or os.environ.get("KUBERNETES_SERVICE_HOST"):
+    if in_cluster or process_env.in_kubernetes_pod():
         return True
-    if kubeconfig or os.environ.get("KUBECONFIG"):
+    if kubeconfig or process_env.is_set("KUBECONFIG"):
         return True
     return Path("~/.kube/config").expanduser().is_file()
 
@@ -177,6 +177,14 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, _TRANSIENT_IO)
 
 
+class _NoDiscovery:
+    """DynamicClient's discoverer slot, left empty: its own would ask for /version and /apis when
+    the client is made. Resources come from Discovery instead."""
+
+    def __init__(self, client: DynamicClient, cache_file: str | None) -> None:
+        del client, cache_file
+
+
 class Kube:
     """A cluster connection: discovery, get/list/apply/delete with retries, pod logs."""
 
@@ -189,6 +197,7 @@ class Kube:
         max_attempts: int = 8,
         backoff_initial: float = 0.2,
         backoff_max: float = 5.0,
+        discovery: Discovery | None = None,
     ):
         self.api_client = api_client
         self.field_manager = field_manager
@@ -199,12 +208,10 @@ class Kube:
             retry=tenacity.retry_if_exception(_is_transient),
             reraise=True,
         )
-        # A private discovery cache: a shared file could outlive a CRD install or removal.
-        self._cache_dir = tempfile.TemporaryDirectory(prefix="llm-cost-ops-ops-discovery-")
+        # Shared by the run's connections to one API server (the Kubernetes resource passes it);
+        # a connection made alone discovers for itself, once.
+        self.discovery = discovery or Discovery()
         self._dynamic: DynamicClient | None = None
-        # Discovery answers for this connection's life; a miss would otherwise refresh the whole
-        # discovery cache every time the same absent kind is asked for.
-        self._resources: dict[tuple[str, str], Resource | None] = {}
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
         """Run one API call under the retry policy; raise ApiError naming `what` on failure."""
@@ -218,23 +225,16 @@ class Kube:
 
     @property
     def dynamic(self) -> DynamicClient:
+        """The client's verbs (get, list, apply, ...) on resources `resource` found; it discovers
+        nothing itself."""
         if self._dynamic is None:
-            cache = os.path.join(self._cache_dir.name, "discovery.json")
-            self._dynamic = self.call("discovery", lambda: DynamicClient(self.api_client, cache_file=cache))
+            self._dynamic = DynamicClient(self.api_client, discoverer=_NoDiscovery)
         return self._dynamic
 
     def resource(self, api_version: str, kind: str) -> Resource | None:
-        """The API resource serving a kind, or None when the cluster does not serve it."""
-        key = (api_version, kind)
-        if key not in self._resources:
-            try:
-                self._resources[key] = self.call(
-                    f"discovery of {api_version} {kind}",
-                    lambda: self.dynamic.resources.get(api_version=api_version, kind=kind),
-                )
-            except ResourceNotFoundError:
-                self._resources[key] = None
-        return self._resources[key]
+        """The API resource serving a kind, or None when the cluster does not serve it (see
+        discovery.py: one request per group version per run)."""
+        return self.discovery.resource(self, api_version, kind)
 
     def _res(self, api_version: str, kind: str) -> Resource:
         found = self.resource(api_version, kind)

@@ -6,6 +6,9 @@ cluster would hold if the release were applied again now. Where that differs fro
 something changed it since; an object missing from the cluster is drift too. Workloads an HPA
 scales keep their live replica count, as the deploy does. Only field paths are reported, never
 values (a Secret's data may have drifted).
+
+Within a deploy's run the check needs none of that: `drift_after_deploy` reads the drift from what
+the deploy itself just dry-ran and applied (the same comparison, no second dry-run).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from .inventory import inventory_selector, labelled, object_key, ref
 if TYPE_CHECKING:
     from .client import Kube
     from .ledger import Release
+    from .outcomes import DeployResult
 
 MAX_FIELDS = 20
 
@@ -110,14 +114,49 @@ def detect_drift(kube: Kube, environment: str, namespace: str, release: Release)
             continue
         if (body["kind"], body["metadata"]["name"]) in scaled and "replicas" in (current.get("spec") or {}):
             body = {**body, "spec": {**body.get("spec", {}), "replicas": current["spec"]["replicas"]}}
-        wanted = kube.apply(body, dry_run=True, force=True)
-        fields = field_diff(comparable(wanted), comparable(current))
-        # The dry-run keeps what other managers own: their additions are read from managedFields.
-        foreign = foreign_additions(body, current)
-        fields += [f"{f.display} (added by {f.manager})" for f in foreign]
-        if fields:
-            shown = fields[:MAX_FIELDS] + (
-                [f"… {len(fields) - MAX_FIELDS} more"] if len(fields) > MAX_FIELDS else []
-            )
-            report.drifted.append(DriftedObject(ref(body), shown, foreign=tuple(foreign)))
+        _compare(report, body, kube.apply(body, dry_run=True, force=True), current)
     return report
+
+
+def drift_after_deploy(
+    kube: Kube, environment: str, release: Release, result: DeployResult
+) -> DriftReport | None:
+    """The drift of `release` as the deploy that produced `result` left it, from that deploy's own
+    dry-runs and apply responses, without a request (discovery answers are the connection's).
+
+    A no-op deploy's plan is exactly the drift: each object's dry-run against its live state. An
+    object the deploy wrote is as its apply returned it, so only other managers' additions remain.
+    None when the deploy did not observe every object of the release that the cluster serves (a
+    dry run, an adoption, another bundle): then `detect_drift` is the judge.
+    """
+    if result.dry_run or result.digest != release.digest or not result.observed:
+        return None
+    report = DriftReport(environment, release.revision, release.digest)
+    not_served: set[str] = set()
+    for body in (labelled(body, environment) for body in load_documents(release.bundle)):
+        seen = result.observed.get(object_key(body))
+        if seen is None:
+            if kube.resource(body["apiVersion"], body["kind"]) is not None:
+                return None
+            not_served.add(f"{body['apiVersion']} {body['kind']}")
+            continue
+        report.checked += 1
+        _compare(report, seen.sent, seen.wanted, seen.live)
+    report.skipped = sorted(not_served)
+    return report
+
+
+def _compare(
+    report: DriftReport, body: dict[str, Any], wanted: dict[str, Any], current: dict[str, Any]
+) -> None:
+    """Add `body`'s object to `report` when `wanted` (what applying it would leave) differs from
+    `current`, or when other managers added fields inside what the bundle defines."""
+    fields = field_diff(comparable(wanted), comparable(current))
+    # The dry-run keeps what other managers own: their additions are read from managedFields.
+    foreign = foreign_additions(body, current)
+    fields += [f"{f.display} (added by {f.manager})" for f in foreign]
+    if fields:
+        shown = fields[:MAX_FIELDS] + (
+            [f"… {len(fields) - MAX_FIELDS} more"] if len(fields) > MAX_FIELDS else []
+        )
+        report.drifted.append(DriftedObject(ref(body), shown, foreign=tuple(foreign)))

@@ -4,11 +4,16 @@
    resources (their CRD is not installed), and refuse the deploy when they are built in.
 2. The Namespace is created first when absent: namespaced dry-runs need it to exist.
 3. Every other object is sent as a server-side dry-run; one rejection and nothing is applied.
-4. One list per kind (inventory label selector) gives the live objects; an object whose dry-run
-   result equals its live state is not written.
-5. Waves are applied in order; workload waves wait for health; the migration wave runs its hook.
-6. Objects with the inventory labels that left the bundle are pruned; PVCs, Namespaces and Secrets
+4. One list per kind (inventory label selector, in the environment's namespace; cluster-scoped
+   objects are read by name) gives the live objects; an object whose dry-run result equals its
+   live state is not written.
+5. The plan is made once. Before the first write the Lease is taken; only when another deploy took
+   it meanwhile is the bundle planned again, under it (at most two dry-runs per object).
+6. Waves are applied in order; workload waves wait for health; the migration wave runs its hook.
+7. Objects with the inventory labels that left the bundle are pruned; PVCs, Namespaces and Secrets
    only when the run confirms them.
+8. What the deploy saw of each object (its dry-run, live state or apply response) is kept in the
+   result, so the run's drift check needs no dry-run of its own (drift.drift_after_deploy).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from ..bundles.quantity import canonical_resources
 from .adopt import adopt_ownership
 from .errors import ApiError, DryRunRejected, FieldConflict
 from .inventory import inventory_selector, labelled, object_key, ref
-from .outcomes import DeployResult, ObjectOutcome, WaveResult
+from .outcomes import DeployResult, ObjectOutcome, Observation, WaveResult
 from .wait import WaitTiming, wait_for_rollout
 from .waves import DATABASE, PROTECTED_KINDS, PRUNABLE_KINDS, WORKLOAD_KINDS, Wave, plan_waves, wave_of
 
@@ -81,6 +86,32 @@ def hpa_targets(bodies: list[dict[str, Any]]) -> set[tuple[str, str]]:
             target = (body.get("spec") or {}).get("scaleTargetRef") or {}
             targets.add((str(target.get("kind")), str(target.get("name"))))
     return targets
+
+
+@dataclass
+class _Plan:
+    actions: dict[Key, str]  # created | configured | unchanged, by object_key
+    to_send: list[dict[str, Any]]
+    prune: list[tuple[dict[str, Any], bool]]  # (live object, protected)
+    sent: dict[Key, dict[str, Any]]
+    dry: dict[Key, dict[str, Any]]
+    live: dict[Key, dict[str, Any]]
+
+    @property
+    def writes_ahead(self) -> bool:
+        return any(a != "unchanged" for a in self.actions.values()) or any(not p for _, p in self.prune)
+
+    def observed(self, written: dict[Key, dict[str, Any]]) -> dict[Key, Observation]:
+        """Each object as the deploy left it: as its apply returned it when written, else its
+        dry-run and live state from this plan (an unchanged object's dry-run equals its live state
+        unless another manager owns part of it)."""
+        out = {}
+        for key, body in self.sent.items():
+            if key in written:
+                out[key] = Observation(body, written[key], written[key])
+            elif key in self.dry and key in self.live:
+                out[key] = Observation(body, self.dry[key], self.live[key])
+        return out
 
 
 class DeployEngine:
@@ -199,10 +230,14 @@ class DeployEngine:
         *,
         digest: str = "",
         hooks: Mapping[str, Hook] | None = None,
-        before_writes: Callable[[], None] = lambda: None,
+        before_writes: Callable[[], bool | None] = lambda: True,
     ) -> DeployResult:
         """Dry-run, apply in waves, wait and prune. Raises DryRunRejected, FieldConflict,
-        RolloutFailed or ApiError; nothing is applied when the dry-run fails."""
+        RolloutFailed or ApiError; nothing is applied when the dry-run fails.
+
+        `before_writes` runs once before the first write (it takes the Lease) and says whether the
+        plan made before it is still current (True: no other deploy took the Lease since the plan
+        began); otherwise the bundle is planned again under the Lease."""
         result = DeployResult(self.environment, digest, options.dry_run)
         if not options.manage_namespace:
             objects = [o for o in objects if o.get("kind") != "Namespace"]
@@ -211,18 +246,19 @@ class DeployEngine:
             self.warn(warning)
         created_namespaces = self.ensure_namespaces(bodies, options.dry_run)
         try:
-            plan, to_send, prune = self._plan(bodies, namespace, options, created_namespaces)
+            plan = self._plan(bodies, namespace, options, created_namespaces)
         except (DryRunRejected, FieldConflict):
             if not options.dry_run:  # nothing is applied: not even the namespace made for the dry-run
                 for outcome in created_namespaces:
                     self.kube.delete("v1", "Namespace", outcome.ref.split("/", 1)[1])
             raise
-        writes_ahead = any(a != "unchanged" for a in plan.values()) or any(not p for _, p in prune)
-        if not options.dry_run and (writes_ahead or (hooks and "migrate" in hooks)):
-            before_writes()
-            # Another deploy may have run while this one waited for the Lease: plan again under it.
-            plan, to_send, prune = self._plan(bodies, namespace, options, created_namespaces)
-        sendable = {object_key(b): b for b in to_send}
+        writes_ahead = plan.writes_ahead or bool(hooks and "migrate" in hooks)
+        # before_writes takes the Lease; when another deploy ran while this one planned, plan again
+        # under it.
+        if not options.dry_run and writes_ahead and not before_writes():
+            plan = self._plan(bodies, namespace, options, created_namespaces)
+        sendable = {object_key(b): b for b in plan.to_send}
+        written: dict[Key, dict[str, Any]] = {}
         for wave, members in plan_waves(bodies):
             wave_result = WaveResult(wave.name)
             started = self.clock()
@@ -233,13 +269,14 @@ class DeployEngine:
                 else:
                     wave_result.note = "no hook configured" if not options.dry_run else "not run in a dry run"
             for body in members:
-                action = plan[object_key(body)]
+                action = plan.actions[object_key(body)]
                 if options.adopt and action == "unchanged" and body["kind"] != "Namespace":
                     action = "adopted"
                 if not options.dry_run and action != "unchanged" and body["kind"] != "Namespace":
                     applied = self.kube.apply(
                         sendable[object_key(body)], force=options.force_conflicts or options.adopt
                     )
+                    written[object_key(body)] = applied
                     if options.adopt:
                         adopt_ownership(self.kube, applied)
                 shown = _DRY_RUN_ACTIONS.get(action, action) if options.dry_run else action
@@ -249,7 +286,9 @@ class DeployEngine:
                 self._wait(wave, members, options)
             wave_result.seconds = round(self.clock() - started, 3)
             result.waves.append(wave_result)
-        result.waves.append(self._prune(prune, options))
+        result.waves.append(self._prune(plan.prune, options))
+        if not options.dry_run and not options.adopt:  # adoption edits objects after their apply
+            result.observed = plan.observed(written)
         return result
 
     def _plan(
@@ -258,7 +297,7 @@ class DeployEngine:
         namespace: str,
         options: DeployOptions,
         created_namespaces: list[ObjectOutcome],
-    ) -> tuple[dict[Key, str], list[dict[str, Any]], list[tuple[dict[str, Any], bool]]]:
+    ) -> _Plan:
         """Each object's action (from its dry-run result against the live object), the bodies to
         send, and the prune candidates. Raises DryRunRejected or FieldConflict."""
         # In a dry run of a first deploy the namespace does not exist, so its objects cannot be
@@ -273,17 +312,38 @@ class DeployEngine:
         live = self._live(bodies, namespace) if namespace_exists else {}
         to_send = [self._keep_autoscaled_replicas(b, hpa, live) for b in rest]
         dry = self._dry_run_all(to_send, options.force_conflicts or options.adopt)
+        if not options.dry_run:
+            dry.update(self._namespace_drift_dry_runs(bodies, live))
         created = {o.ref for o in created_namespaces}
-        plan: dict[Key, str] = {}
+        actions: dict[Key, str] = {}
         for body in bodies:
             key = object_key(body)
             if body["kind"] == "Namespace":
-                plan[key] = "created" if ref(body) in created else "unchanged"
+                actions[key] = "created" if ref(body) in created else "unchanged"
             elif key not in dry or key not in live:
-                plan[key] = "created"
+                actions[key] = "created"
             else:
-                plan[key] = "unchanged" if comparable(dry[key]) == comparable(live[key]) else "configured"
-        return plan, to_send, self._prune_candidates(live, bodies, options)
+                actions[key] = "unchanged" if comparable(dry[key]) == comparable(live[key]) else "configured"
+        sent = {object_key(b): b for b in to_send} | {
+            object_key(b): b for b in bodies if b["kind"] == "Namespace"
+        }
+        return _Plan(actions, to_send, self._prune_candidates(live, bodies, options), sent, dry, live)
+
+    def _namespace_drift_dry_runs(
+        self, bodies: list[dict[str, Any]], live: dict[Key, dict[str, Any]]
+    ) -> dict[Key, dict[str, Any]]:
+        """Dry-runs of the existing Namespaces, as the drift check makes them (with force): the
+        engine writes a Namespace only to create it, so these only let the run's drift check reuse
+        the plan. One the server refuses is left out (the drift check then dry-runs for itself)."""
+        results = {}
+        for body in bodies:
+            if body["kind"] == "Namespace" and object_key(body) in live:
+                try:
+                    results[object_key(body)] = self.kube.apply(body, dry_run=True, force=True)
+                except ApiError as exc:
+                    if exc.transient:
+                        raise
+        return results
 
     def _keep_autoscaled_replicas(
         self, body: dict[str, Any], hpa: set[tuple[str, str]], live: dict[Key, dict[str, Any]]

@@ -44,6 +44,15 @@ class EnvironmentLease:
         self.kube, self.namespace, self.holder = kube, namespace, holder
         self.duration, self.now = duration_seconds, now
         self._renewed: datetime | None = None
+        # The resourceVersion of the Lease `acquire` took over ('' when it created the Lease).
+        self.taken_over = ""
+
+    def version(self) -> str:
+        """The Lease's resourceVersion now ('' when there is none). Every holder changes it when
+        it takes and when it releases the Lease, so the same version later means no deploy, rollback
+        or migration held it in between."""
+        current = self.kube.get("coordination.k8s.io/v1", "Lease", LEASE_NAME, self.namespace)
+        return str(((current or {}).get("metadata") or {}).get("resourceVersion") or "")
 
     def _body(self, current: dict[str, Any] | None) -> dict[str, Any]:
         moment = _format(self.now())
@@ -68,7 +77,7 @@ class EnvironmentLease:
         try:
             if current is None:
                 self.kube.create(self._body(None))
-                self._renewed = self.now()
+                self._renewed, self.taken_over = self.now(), ""
                 return
             spec = current.get("spec") or {}
             holder = spec.get("holderIdentity")
@@ -80,8 +89,9 @@ class EnvironmentLease:
                         f"{self.namespace}: another deploy ({holder}) holds Lease {LEASE_NAME} until "
                         f"{_format(expires)}; wait for it or let the lease expire"
                     )
+            taken_over = str((current.get("metadata") or {}).get("resourceVersion") or "")
             self.kube.replace(self._body(current))
-            self._renewed = self.now()
+            self._renewed, self.taken_over = self.now(), taken_over
         except ApiError as exc:
             if exc.status == 409:
                 raise LeaseHeld(f"{self.namespace}: Lease {LEASE_NAME} was taken concurrently") from None

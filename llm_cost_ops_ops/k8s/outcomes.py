@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 WRITE_ACTIONS = frozenset({"created", "configured", "adopted", "pruned"})
 
@@ -14,6 +15,16 @@ class ObjectOutcome:
     wave: str
     action: str  # created | configured | adopted | unchanged | pruned | skipped, or would-* in a dry run
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One object as the deploy left it: the body it sent, what the server said the object would
+    be (its dry-run, or the apply's response) and the live object (the apply's response once written)."""
+
+    sent: dict[str, Any]
+    wanted: dict[str, Any]
+    live: dict[str, Any]
 
 
 @dataclass
@@ -32,6 +43,9 @@ class DeployResult:
     waves: list[WaveResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     hooks: dict[str, dict] = field(default_factory=dict)
+    # Every object the deploy planned (by object_key), for the drift check of the same run. Empty
+    # when the deploy cannot vouch for its objects' state (a dry run, an adoption).
+    observed: dict[tuple[str, str, str, str], Observation] = field(default_factory=dict, repr=False)
 
     def outcomes(self) -> list[ObjectOutcome]:
         return [o for wave in self.waves for o in wave.outcomes]

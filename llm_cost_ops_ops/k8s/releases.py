@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..bundles.model import RenderedBundle, load_documents
 from .clock import iso_seconds, wall_clock
 from .engine import DeployEngine, DeployOptions, Hook
-from .errors import PromotionBlocked, ReleaseNotFound
+from .errors import DryRunRejected, FieldConflict, PromotionBlocked, ReleaseNotFound
 from .identity import check_cluster, cluster_identity
 from .lease import EnvironmentLease
 from .ledger import Release, ReleaseLedger
@@ -134,10 +134,14 @@ def execute_release(
         kube, request.environment, clock=clock, sleeper=sleeper, log=log, heartbeat=heartbeat, warn=warn
     )
 
-    def take_lease() -> None:
+    # Read before the engine plans: if no one has taken the Lease since, that plan is still current.
+    before_plan = lease.version()
+
+    def take_lease() -> bool:
         nonlocal held
         lease.acquire()
         held = True
+        return lease.taken_over == before_plan
 
     started = iso_seconds(now())
 
@@ -176,6 +180,8 @@ def execute_release(
             take_lease()  # the ledger is written under the Lease too
         recorded = ledger.record(release_of("healthy", f"{result.counts()}", migrations))
         return result, recorded
+    except (DryRunRejected, FieldConflict):
+        raise  # refused before any write (also under the Lease): no release to record
     except Exception as exc:
         # Anything that fails after a write (a rollout, the migration hook) leaves a failed release.
         if held:

@@ -35,8 +35,9 @@ Cases:
   and for the hook's own error too;
 - the Lease: held by another run -> LeaseHeld with no write; an expired Lease is taken over; two
   threads deploying at once never interleave (one LeaseHeld, or both in turn) and ledger revisions are
-  consecutive; a deploy whose plan went stale while it waited for the Lease still leaves the cluster
-  matching its release (it plans again under the Lease);
+  consecutive; a deploy plans once when no one took the Lease since its plan began, and a deploy
+  whose plan went stale before it took the Lease still leaves the cluster matching its release (it
+  plans again under the Lease: two dry-runs per object);
 - rollback: deploy A, deploy B, rollback -> A's image runs, operation rollback, rollback_of A; after a
   failed B the rollback targets A and rolls out (the wait does not judge the failed revision's
   crash-looping pods before the controller observes the new generation); unknown revision or no
@@ -52,6 +53,7 @@ from __future__ import annotations
 import copy
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -783,26 +785,40 @@ def test_concurrent_deploys_never_interleave(cluster, dev):
 
 
 class _RunsAnotherDeployFirst(Kube):
-    """A connection that lets another deploy run to completion just as this one reaches the Lease."""
+    """A connection that lets another deploy run to completion at its `at`-th read of the Lease
+    (1: before this deploy plans, when execute_release reads the Lease's version; 2: after its
+    plan, just as it takes the Lease), and counts its own dry-runs per object."""
 
-    def __init__(self, *args: Any, meanwhile: Callable[[], None], **kwargs: Any):
+    def __init__(self, *args: Any, meanwhile: Callable[[], None], at: int, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._meanwhile: Callable[[], None] | None = meanwhile
+        self._lease_reads, self._at = 0, at
+        self.dry_runs: Counter[str] = Counter()
 
     def get(self, api_version: str, kind: str, name: str, namespace: str = ""):
         if kind == "Lease" and self._meanwhile is not None:
-            meanwhile, self._meanwhile = self._meanwhile, None
-            meanwhile()
+            self._lease_reads += 1
+            if self._lease_reads == self._at:
+                meanwhile, self._meanwhile = self._meanwhile, None
+                meanwhile()
         return super().get(api_version, kind, name, namespace)
 
+    def apply(self, body: dict, *, dry_run: bool = False, force: bool = False) -> dict:
+        if dry_run:
+            self.dry_runs[f"{body['kind']}/{body['metadata']['name']}"] += 1
+        return super().apply(body, dry_run=dry_run, force=force)
 
-def test_deploy_whose_plan_went_stale_waiting_for_the_lease_matches_its_release(cluster, dev):
+
+@pytest.mark.parametrize(("at", "plans"), [(1, 1), (2, 2)])
+def test_deploy_whose_plan_went_stale_waiting_for_the_lease_matches_its_release(cluster, dev, at, plans):
     cluster.deploy(dev, "run-1")
     other = _with_config(dev, LOG_LEVEL="info")
     mine = _with_api_image(dev, "2.0.0")
 
     kube = cluster.connect(
-        _RunsAnotherDeployFirst, meanwhile=lambda: cluster.deploy(other, "run-other", kube=cluster.connect())
+        _RunsAnotherDeployFirst,
+        meanwhile=lambda: cluster.deploy(other, "run-other", kube=cluster.connect()),
+        at=at,
     )
     _, release = cluster.deploy(mine, "run-mine", kube=kube)
 
@@ -814,6 +830,10 @@ def test_deploy_whose_plan_went_stale_waiting_for_the_lease_matches_its_release(
     assert release.digest == mine.digest
     live = cluster.server.read("v1", "ConfigMap", "llm-cost-ops-config", DEV)
     assert live["data"]["LOG_LEVEL"] == "debug"
+    # One plan when no one took the Lease since the plan began; planned again under the Lease
+    # when another deploy took it meanwhile.
+    assert set(kube.dry_runs.values()) == {plans}
+    assert kube.dry_runs["ConfigMap/llm-cost-ops-config"] == plans
 
 
 # --- rollback ----------------------------------------------------------------------------------

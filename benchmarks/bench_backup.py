@@ -41,7 +41,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from llm_cost_ops_ops.postgres.restore import drop_database
+from llm_cost_ops_ops.postgres.backup import run_backup
+from llm_cost_ops_ops.postgres.restore import drop_database, restore_backup
 from llm_cost_ops_ops.postgres.tools import find_pg_tool, libpq_target, server_major
 from llm_cost_ops_ops.storage.catalog import read_catalog
 from llm_cost_ops_ops.storage.s3 import S3Settings, S3Store
@@ -64,24 +65,6 @@ result = run_backup(S3Store(S3Settings(**args["s3"])), os.environ["BENCH_DSN"], 
                     run_id=args["run"])
 print(json.dumps({"seconds": result.duration_seconds, "raw": result.manifest.dump.raw_bytes,
                   "stored": result.manifest.stored_bytes}))
-"""
-RESTORE_CHILD = """
-import json, os, sys
-from pathlib import Path
-from llm_cost_ops_ops.postgres.restore import restore_backup
-from llm_cost_ops_ops.storage.s3 import S3Settings, S3Store
-args = json.loads(sys.argv[1])
-restore_backup(S3Store(S3Settings(**args["s3"])), os.environ["BENCH_DSN"], env="bench",
-               backup_id=args["backup"], target_database=args["target"], workdir=Path(args["workdir"]))
-"""
-NAIVE_CHILD = """
-import json, os, subprocess, sys, boto3
-args = json.loads(sys.argv[1])
-with open(args["file"], "wb") as sink:
-    subprocess.run([args["pg_dump"], "-Fc", "--dbname=" + args["target"]], stdout=sink, check=True)
-boto3.client("s3", endpoint_url=args["endpoint"], region_name="us-east-1").upload_file(
-    args["file"], args["bucket"], args["key"])
-os.unlink(args["file"])
 """
 
 
@@ -261,13 +244,22 @@ class Bench:
         return check(processes.run_process(command, env=self.child_env, on_start=on_start), what)
 
     def naive(self) -> float:
-        args = {
-            "file": str(self.workdir / "naive.dump"), "pg_dump": self.pg_dump, "target": self.target,
-            "endpoint": self.s3.endpoint, "bucket": self.bucket, "key": f"naive/{uuid.uuid4().hex}.dump",
-        }  # fmt: skip
-        return self.python(NAIVE_CHILD, args, "the naive two-step").seconds
+        started = time.perf_counter()
+        path = self.workdir / "naive.dump"
+        with open(path, "wb") as sink:
+            args = [self.pg_dump, "-Fc", f"--dbname={self.target}"]
+            check(processes.run_process(args, env=self.env, stdout=sink), "pg_dump")
+        self.s3.client().upload_file(str(path), self.bucket, f"naive/{uuid.uuid4().hex}.dump")
+        path.unlink()
+        return time.perf_counter() - started
 
-    def ours(self) -> tuple[float, dict[str, float], dict[str, int]]:
+    def ours_here(self) -> tuple[float, float]:
+        """(seconds, seconds inside run_backup) of our backup called in this process."""
+        started = time.perf_counter()
+        result = run_backup(self.store, self.dsn, env="bench", run_id=uuid.uuid4().hex[:8])
+        return time.perf_counter() - started, result.duration_seconds
+
+    def ours_process(self) -> tuple[float, dict[str, float], dict[str, int]]:
         """(wall seconds, the child's result, peak bytes by process name)."""
         args = {"s3": self.settings, "run": uuid.uuid4().hex[:8]}
         finished, peaks = measured(lambda watch: self.python(BACKUP_CHILD, args, "our backup", watch))
@@ -291,9 +283,11 @@ class Bench:
     def restore_ours(self) -> float:
         name = f"ours_{uuid.uuid4().hex[:8]}"
         newest = read_catalog(self.store, "bench").entries[-1].backup_id  # named: no drill needed
-        args = {"s3": self.settings, "backup": newest, "target": name, "workdir": str(self.workdir)}
         try:
-            return self.python(RESTORE_CHILD, args, "our restore").seconds
+            started = time.perf_counter()
+            restore_backup(self.store, self.dsn, env="bench", backup_id=newest, target_database=name,
+                           workdir=self.workdir)  # fmt: skip
+            return time.perf_counter() - started
         finally:
             drop_database(self.dsn, name)
 
@@ -343,15 +337,20 @@ def main() -> None:
             f"cluster {cluster:.0f} MB"
         )
 
-        floor, stock, naive, ours, theirs = [], [], [], [], []
+        floor, stock, naive, ours, inside, ours_process, theirs = [], [], [], [], [], [], []
         result: dict[str, float] = {}
         our_peaks: list[dict[str, int]] = []
         their_peaks: list[dict[str, int]] = []
 
         def run_ours() -> None:
-            nonlocal result
-            seconds, result, peaks = bench.ours()
+            seconds, within = bench.ours_here()
             ours.append(seconds)
+            inside.append(within)
+
+        def run_ours_process() -> None:
+            nonlocal result
+            seconds, result, peaks = bench.ours_process()
+            ours_process.append(seconds)
             our_peaks.append(peaks)
 
         def run_pgbackrest() -> None:
@@ -365,6 +364,7 @@ def main() -> None:
             lambda: naive.append(bench.naive()),
             run_pgbackrest,
             run_ours,
+            run_ours_process,
         ])  # fmt: skip
 
         archive = workdir / "floor.dump"
@@ -392,14 +392,21 @@ def main() -> None:
             f"{newest['repository']['delta'] / MB:.0f} MB in its repository (zstd {DEFAULT_COMPRESSION.level}, "
             f"process-max {rest.process_max})"
         )
-        print(f"rounds: {ROUNDS} (median), {os.cpu_count()} CPUs; every figure is a process's wall time")
+        print(
+            f"rounds: {ROUNDS} (median), {os.cpu_count()} CPUs; each figure is the wall time of one call from "
+            "this process (pg_dump, pg_restore and pgBackRest as child processes, ours as a function call)"
+        )
         print(f"floor  pg_dump -Fc -Z0 > /dev/null:   {med(floor):7.2f} s  {raw / MB / med(floor):6.0f} MB/s")
         print(f"stock  pg_dump -Fc > /dev/null:       {med(stock):7.2f} s")
         print(f"naive  pg_dump -Fc to file + upload:  {med(naive):7.2f} s")
         print(f"pgBackRest backup --type=full -> S3:  {med(theirs):7.2f} s  (peak {their_peak / MB:.0f} MB)")
         print(
             f"ours   stream zstd+sha256 -> S3:      {med(ours):7.2f} s  {raw / MB / med(ours):6.0f} MB/s "
-            f"(of which inside run_backup {result['seconds']:.2f} s; the rest is interpreter start)"
+            f"(inside run_backup {med(inside):.2f} s)"
+        )
+        print(
+            f"ours   as a fresh Python process:     {med(ours_process):7.2f} s  (interpreter start and "
+            f"imports included; / floor {med(ours_process) / med(floor):.2f})"
         )
         parts = " + ".join(f"{name} {size / MB:.0f}" for name, size in sorted(peak_parts.items()))
         print(

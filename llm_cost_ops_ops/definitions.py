@@ -1,9 +1,8 @@
 """The code location: assembles the definitions; does no rendering or cluster calls at load."""
 
-import os
-
 import dagster as dg
 
+from . import process_env
 from .defs.backup_storage import BackupStorageResource
 from .defs.backups import backup_definitions
 from .defs.bundles import bundle_definitions
@@ -35,7 +34,7 @@ def _secret(name: str) -> dg.EnvVar | str:
     dg.EnvVar keeps the value out of the UI's resource config; an unset EnvVar would fail every
     run and sensor that uses the resource, so an absent variable means "not configured".
     """
-    return dg.EnvVar(name) if os.environ.get(name) else ""
+    return dg.EnvVar(name) if process_env.is_set(name) else ""
 
 
 def _operations() -> dg.Definitions:
@@ -64,9 +63,9 @@ def _operations() -> dg.Definitions:
                 "kubernetes": KubernetesResource(),
                 "databases": DatabaseResource(),
                 "backups": BackupStorageResource(
-                    kind="s3" if os.environ.get("LLM_COST_OPS_OPS_BACKUP_BUCKET") else "local",
-                    bucket=os.environ.get("LLM_COST_OPS_OPS_BACKUP_BUCKET", ""),
-                    endpoint_url=os.environ.get("LLM_COST_OPS_OPS_BACKUP_ENDPOINT_URL", ""),
+                    kind="s3" if process_env.backup_bucket() else "local",
+                    bucket=process_env.backup_bucket(),
+                    endpoint_url=process_env.backup_endpoint_url(),
                     access_key_id=_secret("LLM_COST_OPS_OPS_BACKUP_ACCESS_KEY_ID"),
                     secret_access_key=_secret("LLM_COST_OPS_OPS_BACKUP_SECRET_ACCESS_KEY"),
                 ),
@@ -77,7 +76,7 @@ def _operations() -> dg.Definitions:
                 "notifier": NotifierResource(
                     webhook_url=_secret("LLM_COST_OPS_OPS_WEBHOOK_URL"),
                     slack_webhook_url=_secret("LLM_COST_OPS_OPS_SLACK_WEBHOOK_URL"),
-                    dagster_url=os.environ.get("LLM_COST_OPS_OPS_DAGSTER_URL", "http://127.0.0.1:3000"),
+                    dagster_url=process_env.dagster_url(),
                 ),
             },
         ),

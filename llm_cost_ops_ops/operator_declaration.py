@@ -15,10 +15,10 @@ production instance declares it in deploy/helm/values.yaml. Read when the code l
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from . import process_env
 from .errors import ConfigError
 
 OPERATES_VARIABLE = "LLM_COST_OPS_OPS_OPERATES"
@@ -71,7 +71,7 @@ def load_operator(
     environments: Collection[str], environ: Mapping[str, str] | None = None
 ) -> OperatorDeclaration:
     """The declaration in LLM_COST_OPS_OPS_OPERATES; raises ConfigError naming an unknown name."""
-    raw = (os.environ if environ is None else environ).get(OPERATES_VARIABLE, "")
+    raw = (process_env.environ() if environ is None else environ).get(OPERATES_VARIABLE, "")
     names = [name.strip() for name in raw.split(",") if name.strip()]
     unknown = [name for name in names if name not in environments]
     if unknown:

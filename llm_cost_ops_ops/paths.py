@@ -4,13 +4,14 @@ The project root holds `manifests/`, `environments.yaml`, `jobs/` and `schedules
 code location can point elsewhere with LLM_COST_OPS_OPS_ROOT.
 """
 
-import os
 from pathlib import Path
+
+from . import process_env
 
 
 def project_root() -> Path:
     """The directory holding manifests/ and environments.yaml."""
-    override = os.environ.get("LLM_COST_OPS_OPS_ROOT")
+    override = process_env.project_root_override()
     if override:
         return Path(override).resolve()
     return Path(__file__).resolve().parent.parent

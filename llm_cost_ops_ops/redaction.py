@@ -13,10 +13,11 @@ Every exit (exception messages, logs, event metadata, notifications, findings) p
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import unquote
+
+from . import process_env
 
 MASK = "***"
 # Shorter values are not searched for literally: they would mask ordinary words.
@@ -76,7 +77,7 @@ def secret_parts(value: str) -> list[str]:
 
 def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
     """Values of environment variables whose names say they are secret."""
-    source = os.environ if environ is None else environ
+    source = process_env.environ() if environ is None else environ
     return [
         value
         for name, value in source.items()
@@ -86,7 +87,7 @@ def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
 
 def redact(text: str, secrets: Iterable[str] = (), *, environ: Mapping[str, str] | None = None) -> str:
     """`text` with every secret masked: the given values, secret-named environment variables' values
-    (from `environ`, default os.environ), the parts of both, and secret-shaped patterns."""
+    (from `environ`, default the process environment), the parts of both, and secret-shaped patterns."""
     values = {
         part
         for secret in (*secrets, *environment_secrets(environ))

@@ -1,12 +1,12 @@
 """Where backups are kept: a local directory (the embedded default) or S3-compatible storage."""
 
-import os
 from pathlib import Path
 from typing import Literal
 
 import dagster as dg
 from pydantic import Field
 
+from .. import process_env
 from ..errors import ConfigError
 from ..paths import project_root
 
@@ -38,7 +38,7 @@ class BackupStorageResource(dg.ConfigurableResource):
         if self.kind == "local":
             from ..storage.local import LocalDirectoryStore
 
-            home = os.environ.get("DAGSTER_HOME") or str(project_root() / "dagster_home")
+            home = process_env.dagster_home() or str(project_root() / "dagster_home")
             return LocalDirectoryStore(Path(self.local_dir or Path(home) / "backups"))
         from ..storage.s3 import S3Settings, S3Store
 

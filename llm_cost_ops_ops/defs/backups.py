@@ -2,12 +2,12 @@
 (`<env>_backups_verified`, with a freshness check), retention, restore, and the migration gate."""
 
 # No `from __future__ import annotations`: Dagster reads the config classes from the annotations.
-import os
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 from pydantic import Field
 
+from .. import process_env
 from ..environments import EnvironmentSpec
 from ..errors import ConfigError
 from ..postgres.backup_errors import BackupGateRefused, DrillFailed
@@ -27,7 +27,7 @@ BACKUP_PARTITIONS = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezo
 
 def _admin_dsn(spec: EnvironmentSpec, databases: DatabaseResource) -> str:
     name = spec.backups.admin_dsn_variable(spec.migrations, spec.name)
-    value = os.environ.get(name, "")
+    value = process_env.value(name)
     if not value:
         raise ConfigError(f"{spec.name}: set {name} to a DSN that may create databases (drills, restores)")
     return value

@@ -1,9 +1,8 @@
 """The environments' databases: DSNs are secrets, read from environment variables at run time."""
 
-import os
-
 import dagster as dg
 
+from .. import process_env
 from ..environments import EnvironmentSpec
 from ..errors import ConfigError
 
@@ -16,10 +15,10 @@ class DatabaseResource(dg.ConfigurableResource):
     def dsn(self, spec: EnvironmentSpec) -> str:
         """The DSN; raises ConfigError naming the variable to set."""
         name = spec.migrations.dsn_variable(spec.name)
-        value = os.environ.get(name, "")
+        value = process_env.value(name)
         if not value:
             raise ConfigError(f"{spec.name}: set {name} to the database DSN (from a secret)")
         return value
 
     def configured(self, spec: EnvironmentSpec) -> bool:
-        return bool(os.environ.get(spec.migrations.dsn_variable(spec.name)))
+        return process_env.is_set(spec.migrations.dsn_variable(spec.name))

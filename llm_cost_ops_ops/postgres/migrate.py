@@ -13,9 +13,9 @@ Exit status 0 on success, 1 with a one-line message on stderr when the runner re
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
+from .. import process_env
 from .errors import PostgresError
 from .migrator import DEFAULT_LOCK_TIMEOUT_SECONDS, Migrator
 from .reports import MigrationStatus
@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("command", choices=["info", "validate", "run", "revert"])
-    parser.add_argument("--dsn", default=os.environ.get("DATABASE_URL", ""), help="default: $DATABASE_URL")
+    parser.add_argument("--dsn", default=process_env.database_url(), help="default: $DATABASE_URL")
     parser.add_argument("--dir", default=None, help="migrations directory (default: the platform's)")
     parser.add_argument("--target", type=int, default=None, help="run: up to V; revert: down to V (0: all)")
     parser.add_argument("--dry-run", action="store_true", help="show what would be done; change nothing")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from psycopg import conninfo
 
+from .. import process_env
 from .backup_errors import PgToolMissing
 
 _VERSION = re.compile(r"\(PostgreSQL\)\s+((\d+)(?:\.\d+)*)")
@@ -32,7 +33,8 @@ class PgTool:
 
 
 def default_search_dirs() -> list[Path]:
-    dirs = [Path(os.environ["PG_BINDIR"])] if os.environ.get("PG_BINDIR") else []
+    bindir = process_env.pg_bindir()
+    dirs = [Path(bindir)] if bindir else []
     dirs += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
     return dirs
 
@@ -99,7 +101,5 @@ def libpq_target(dsn: str, database: str | None = None) -> tuple[str, dict[str, 
     password = params.pop("password", None)
     if database is not None:
         params["dbname"] = database
-    env = dict(os.environ)
-    if password:
-        env["PGPASSWORD"] = password
+    env = process_env.child_environment({"PGPASSWORD": password} if password else None)
     return conninfo.make_conninfo(**params), env

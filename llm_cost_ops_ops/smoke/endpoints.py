@@ -9,11 +9,11 @@ to the database Service.
 from __future__ import annotations
 
 import base64
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+from .. import process_env
 from ..environments import EnvironmentSpec
 from .portforward import Forwarder
 from .results import SmokeError
@@ -30,7 +30,7 @@ APP_SECRET = "llm-cost-ops-secrets"
 
 
 def running_in_cluster() -> bool:
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    return process_env.in_kubernetes_pod()
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .. import process_env
 from .errors import DecryptionFailed, EncryptionError, EncryptionKeyMissing
 
 KEY_ENV = "LLM_COST_OPS_OPS_BACKUP_KEY"
@@ -65,7 +66,7 @@ class EncryptionKey:
     @classmethod
     def from_env(cls, name: str = KEY_ENV, environ: Mapping[str, str] | None = None) -> EncryptionKey | None:
         """The key in environment variable `name`, or None when it is unset or empty."""
-        value = (os.environ if environ is None else environ).get(name, "")
+        value = (process_env.environ() if environ is None else environ).get(name, "")
         return cls.from_base64(value, f"${name}") if value.strip() else None
 
     @staticmethod

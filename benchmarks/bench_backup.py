@@ -41,6 +41,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from benchmarks.contestants import missing, require
 from llm_cost_ops_ops.postgres.backup import run_backup
 from llm_cost_ops_ops.postgres.restore import drop_database, restore_backup
 from llm_cost_ops_ops.postgres.tools import find_pg_tool, libpq_target, server_major
@@ -58,6 +59,7 @@ STANZA = "bench"
 TARGETS = {"floor": 1.3, "memory_mb": 150, "restore": 1.15}
 BACKUP_CHILD = """
 import json, os, sys
+from benchmarks.contestants import missing, require
 from llm_cost_ops_ops.postgres.backup import run_backup
 from llm_cost_ops_ops.storage.s3 import S3Settings, S3Store
 args = json.loads(sys.argv[1])
@@ -216,8 +218,8 @@ class Bench:
         self.dsn, self.s3, self.workdir = dsn, s3, workdir
         with psycopg.connect(dsn) as conn:
             major = server_major(conn.info.server_version)
-        self.pg_dump = str(find_pg_tool("pg_dump", major).path)
-        self.pg_restore = str(find_pg_tool("pg_restore", major).path)
+        self.pg_dump = str(require("pg_dump (the floor)", lambda: find_pg_tool("pg_dump", major).path))
+        self.pg_restore = str(require("pg_restore -j2", lambda: find_pg_tool("pg_restore", major).path))
         self.target, self.env = libpq_target(dsn)
         self.bucket = s3.new_bucket()
         self.settings = {
@@ -310,8 +312,7 @@ def main() -> None:
     megabytes = int(os.environ.get("BENCH_BACKUP_MB", "256"))
     pgbackrest, why = ensure_pgbackrest()
     if pgbackrest is None:
-        print(f"could not run: pgBackRest ({why})")
-        sys.exit("a promised contestant is missing: no figures printed")
+        missing("pgBackRest", why)
     user = "postgres" if os.geteuid() == 0 else None
     home = processes.owned_tempdir("bench-backup-pgbackrest-")
     workdir = processes.owned_tempdir("bench-backup-")

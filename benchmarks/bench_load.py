@@ -8,6 +8,7 @@ Measured in the same run, interleaved round by round (the machines are noisy: re
   dominates);
 - `dagster-webserver -m llm_cost_ops_ops.definitions` with a temporary DAGSTER_HOME: seconds from
   start until POST /graphql `{ version }` answers 200.
+A contestant that cannot run is named with the reason and the benchmark exits non-zero.
 The headline figure is the last line.
 """
 
@@ -26,6 +27,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from benchmarks.contestants import executable
 from llm_cost_ops_ops.paths import project_root
 
 ROUNDS = 7
@@ -88,6 +90,8 @@ def webserver_first_answer(env: dict[str, str]) -> float:
 
 def main() -> None:
     python = sys.executable
+    for program in ("dagster", "dagster-webserver"):
+        executable(f"{program} (CLI)", BIN / program, "make install")
     with tempfile.TemporaryDirectory() as home:
         (Path(home) / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         env = {**os.environ, "DAGSTER_HOME": home}

@@ -9,6 +9,7 @@ the overhead is computed, so the headline compares the runner's whole cost with 
 alone (the conservative reading: the raw difference is printed too, and is smaller). Rounds are
 interleaved, each into a fresh database, and medians are reported.
 $LLM_COST_OPS_OPS_TEST_DSN selects the server; without it a throwaway one is started.
+A contestant that cannot run is named with the reason and the benchmark exits non-zero.
 The headline figure is the last line.
 """
 
@@ -25,6 +26,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from benchmarks.contestants import executable, require
 from llm_cost_ops_ops.postgres.migrator import Migrator
 from llm_cost_ops_ops.postgres.source import default_migrations_dir, load_migrations
 from tests.postgres_server import DSN_ENV, ThrowawayPostgres, pg_bindir
@@ -33,8 +35,10 @@ ROUNDS = 9
 
 
 def psql_binary() -> str:
-    found = shutil.which("psql")
-    return found or str(pg_bindir() / "psql")
+    found = shutil.which("psql") or require(
+        "psql -f (the baseline)", lambda: str(pg_bindir() / "psql"), RuntimeError
+    )
+    return executable("psql -f (the baseline)", found, "install postgresql-client")
 
 
 def create_database(admin: str) -> tuple[str, str]:
@@ -73,8 +77,7 @@ def runner(dsn: str) -> None:
     Migrator(dsn).run()
 
 
-def measure(admin: str) -> None:
-    psql = psql_binary()
+def measure(admin: str, psql: str) -> None:
     migrations = [m for m in load_migrations(default_migrations_dir()) if not m.is_down]
     files = [m.path for m in migrations]
     baseline_apply = psql_files(psql, files)
@@ -111,12 +114,18 @@ def measure(admin: str) -> None:
 
 
 def main() -> None:
+    psql = psql_binary()
     if os.environ.get(DSN_ENV):
-        measure(os.environ[DSN_ENV])
+        measure(os.environ[DSN_ENV], psql)
         return
-    server = ThrowawayPostgres().start()
+    server = require(
+        "a PostgreSQL server",
+        lambda: ThrowawayPostgres().start(),
+        RuntimeError,
+        subprocess.CalledProcessError,
+    )
     try:
-        measure(server.dsn)
+        measure(server.dsn, psql)
     finally:
         server.stop()
 

@@ -7,6 +7,7 @@ references checks. In the same rounds it times the Helm render of the three envi
 with each values file, through Helm's Go SDK) against the kustomize render (our renderer, without
 the checks), and prints both. Also times
 `dagster definitions validate` for this code location and for an empty one (the CLI's own floor).
+A contestant that cannot run is named with the reason and the benchmark exits non-zero.
 The headline figure is the last line.
 """
 
@@ -19,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.contestants import executable, require
 from llm_cost_ops_ops.bundles.contract import check_contract
 from llm_cost_ops_ops.bundles.findings import errors
 from llm_cost_ops_ops.bundles.policy import check_policy
@@ -27,6 +29,7 @@ from llm_cost_ops_ops.bundles.render import kubectl_binary, render_overlay
 from llm_cost_ops_ops.bundles.renderers import HelmRenderer, KustomizeRenderer
 from llm_cost_ops_ops.bundles.schema import check_schema, ensure_known_kinds
 from llm_cost_ops_ops.environments import load_environments
+from llm_cost_ops_ops.errors import RenderError
 from llm_cost_ops_ops.paths import project_root
 
 ROUNDS = 7
@@ -73,10 +76,12 @@ def validate_seconds(*target: str) -> float:
 
 def main() -> None:
     root = project_root()
-    kubectl = kubectl_binary()
+    kubectl = require("bare kubectl kustomize", kubectl_binary, RenderError)
+    executable("dagster definitions validate", Path(sys.executable).parent / "dagster", "make install")
     overlays = [spec.overlay_path(root) for spec in load_environments().values()]
     cold = render_and_check(root)  # loads the JSON schemas once for the process
-    helm_cold = render_only(root, HelmRenderer())  # loads the Go library once for the process
+    # Loads the Go library once for the process.
+    helm_cold = require("the Helm render (SDK)", lambda: render_only(root, HelmRenderer()))
     ours, bare, helm, kustomize = [], [], [], []
     for _ in range(ROUNDS):  # interleaved, so all see the same machine load
         bare.append(bare_kustomize(kubectl, overlays))

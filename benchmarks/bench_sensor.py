@@ -10,6 +10,7 @@ same way (wall time of in-process calls, sequential, median of ROUNDS):
   and a list of its pods, per object;
 - time from an image change that crash-loops (KWOK) to the run request, the sensor ticking every
   SCALED_INTERVAL seconds.
+A contestant that cannot run is named with the reason and the benchmark exits non-zero.
 The headline figure is the last line.
 """
 
@@ -24,6 +25,7 @@ from collections import Counter
 import dagster as dg
 from kubernetes import client
 
+from benchmarks.contestants import require
 from llm_cost_ops_ops.defs.kubernetes import KubernetesResource
 from llm_cost_ops_ops.defs.notify import NotifierResource
 from llm_cost_ops_ops.defs.sensors import rollout_sensor
@@ -124,7 +126,7 @@ def _crash(api, spec, name: str) -> None:
 def main() -> None:
     specs = load_environments()
     if binaries.missing():
-        binaries.build()
+        require("the control plane (tests/control_plane)", binaries.build)
     with running_control_plane() as plane, plane.api_client() as api, dg.instance_for_test() as instance:
         resources = {
             "kubernetes": KubernetesResource(kubeconfig=str(plane.kubeconfig)),

@@ -58,7 +58,7 @@ class RunFollower:
         event = entry.dagster_event
         if self.verbose:
             at = datetime.fromtimestamp(entry.timestamp).strftime("%H:%M:%S")
-            kind = event.event_type_value if event else "LOG"
+            kind = event.event_type.name if event else "LOG"
             step = f" {entry.step_key}" if entry.step_key else ""
             self.out(redact(f"{at} {kind}{step} - {entry.message}"))
         elif event is not None and event.event_type in _STEP_EVENTS:

@@ -76,6 +76,12 @@ class RunCommand:
         self.own = daemons.OwnDaemon.start(self.request.workspace, echo=self.request.verbose)
         self.out(f"{why}: started `dagster-daemon run` (pid {self.own.process.pid}) until this run ends")
 
+    def _stop_daemon(self, instance: dg.DagsterInstance) -> None:
+        if self.own is not None:
+            self.own.stop()
+            self.own.forget_heartbeats(instance)
+            self.own = None
+
     def _check_daemon(self) -> None:
         if self.own is not None and not self.own.alive():
             raise SubmitError(
@@ -165,6 +171,7 @@ class RunCommand:
                     time.sleep(request.poll_seconds)
                 if run.status == dg.DagsterRunStatus.FAILURE:
                     self._notify(instance, run)
+                self._stop_daemon(instance)  # its own log lines end before the summary
                 records = instance.get_records_for_run(run_id, limit=100_000).records
                 facts = facts_from_records(run, records, _seconds(instance, run_id))
                 self.out("")
@@ -179,8 +186,5 @@ class RunCommand:
             finally:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
-                if self.own is not None:
-                    self.own.stop()
-                    self.own.forget_heartbeats(instance)
-                    self.own = None
+                self._stop_daemon(instance)
                 sys.stdout.flush()

@@ -9,7 +9,10 @@ Cases:
   migration wave and the drift check each connect, and never lists Namespaces cluster-wide;
 - the drift check of that run is evaluated and clean, and one run later, after another field
   manager changed the API's image, the drift_check_dev job (its own run, its own dry-runs)
-  still reports it: reusing the plan did not turn the check into a formality.
+  still reports it: reusing the plan did not turn the check into a formality;
+- the drift a deploy measures (drift_after_deploy: its plan, and its apply responses for what it
+  wrote) is the drift a fresh dry-run of every object finds right after, for a no-op redeploy and
+  for one that writes, with another manager's environment variable in the API container.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from llm_cost_ops_ops.defs.kubernetes import KubernetesResource
 from llm_cost_ops_ops.defs.resources import BundleIOManager, PlatformManifests
 from llm_cost_ops_ops.environments import load_environments
 from llm_cost_ops_ops.k8s.client import Kube, load_api_client
+from llm_cost_ops_ops.k8s.drift import detect_drift, drift_after_deploy
+from llm_cost_ops_ops.k8s.releases import ReleaseRequest, execute_release
+from tests.cluster.conftest import OPTIONS, in_namespace, with_api_image
 from tests.control_plane.harness import AuditEvent
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
@@ -142,3 +148,45 @@ def test_the_drift_job_still_sees_another_managers_change(
     assert not drift.passed and drift.metadata["evaluated"].value is True
     assert "image" in drift.metadata["drifted_objects"].value
     assert any(e.dry_run for e in control_plane.audit(mark))  # its own comparison, not a reused one
+
+
+def test_the_drift_a_deploy_measures_is_what_a_fresh_dry_run_finds(
+    kube, cluster_kubeconfig, render_overlays, cluster_namespace
+):
+    dev = in_namespace(render_overlays["dev"], cluster_namespace)
+
+    def deploy(bundle, run_id):
+        request = ReleaseRequest.for_bundle(bundle, cluster_namespace, run_id, OPTIONS)
+        return execute_release(kube, request)
+
+    deploy(dev, "run-1")
+    other = Kube(load_api_client(str(cluster_kubeconfig)), field_manager="kubectl-set")
+    other.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "llm-cost-ops", "namespace": cluster_namespace},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"name": "llm-cost-ops", "env": [{"name": "DEBUG_BACKDOOR", "value": "1"}]}
+                        ]
+                    }
+                }
+            },
+        }
+    )
+    added = "spec.template.spec.containers[llm-cost-ops].env[DEBUG_BACKDOOR] (added by kubectl-set)"
+
+    for bundle, run_id, writes in [(dev, "run-2", 0), (with_api_image(dev, "1.5.0"), "run-3", 1)]:
+        result, release = deploy(bundle, run_id)
+        assert result.writes == writes
+
+        measured = drift_after_deploy(kube, "dev", release, result)
+        fresh = detect_drift(kube, "dev", cluster_namespace, release)
+
+        assert measured is not None
+        assert [(d.ref, d.fields) for d in measured.drifted] == [(d.ref, d.fields) for d in fresh.drifted]
+        assert (measured.checked, measured.skipped) == (fresh.checked, fresh.skipped)
+        assert [d.fields for d in measured.drifted] == [[added]], run_id

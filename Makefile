@@ -14,8 +14,13 @@ install:  ## the pinned environment from uv.lock into .venv
 $(DAGSTER_HOME)/dagster.yaml:  ## only when DAGSTER_HOME points elsewhere
 	mkdir -p $(DAGSTER_HOME) && touch $@
 
-run: install $(DAGSTER_HOME)/dagster.yaml  ## the main job on its embedded default: plan the dev deploy (render, check, waves, diff; no cluster)
-	$(RUN) dg launch --job deploy_dev --config jobs/deploy/dev.plan.yaml
+# The project's CLI straight from the venv: make's SIGTERM then reaches it (through `uv run` it would not).
+CLI := $(CURDIR)/.venv/bin/llm-cost-ops-ops
+DEV_HOST ?= 127.0.0.1
+DEV_PORT ?= 3000
+
+run: install $(DAGSTER_HOME)/dagster.yaml  ## the main job on its embedded default: plan the dev deploy (render, check, waves, diff; no cluster), a run of the instance ending with the plan
+	$(CLI) run deploy dev --config jobs/deploy/dev.plan.yaml
 
 # Debian packages the suite needs (root: apt-get): the PostgreSQL server binaries for the throwaway
 # servers the fixtures start, and Chromium for the UI browser test. Only what is missing is installed.
@@ -77,9 +82,11 @@ golden: install  ## re-render every overlay into manifests/golden/<env>.yaml (on
 	    && mv $$out.tmp $$out || { rm -f $$out.tmp; exit 1; }; \
 	done
 
+# `dagster dev` under a launcher (llm_cost_ops_ops/cli/dev.py): Ctrl-C or SIGTERM stops it with every
+# process it started within a few seconds.
 dev: install $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:3000 (says first what this instance operates: LLM_COST_OPS_OPS_OPERATES)
 	@$(RUN) python -m llm_cost_ops_ops.operator_declaration
-	$(RUN) dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(CLI) dev -w workspace.yaml --host $(DEV_HOST) --port $(DEV_PORT)
 
 bench-render: install  ## render + checks of all environments vs bare kubectl kustomize
 	$(RUN) python benchmarks/bench_render.py

@@ -3,7 +3,8 @@
 All of its servers (master, volume, filer, S3, admin; each also serves gRPC on its port + 10000)
 bind to free loopback ports; WebDAV, the admin UI, Iceberg, Lance and telemetry are off. S3
 credentials come from a generated identities file, and buckets are never created implicitly
-(`-s3.autoCreateBucket=false`), so a missing bucket behaves as on AWS. With `tls=True` the S3 API
+(`-s3.autoCreateBucket=false`), so a missing bucket behaves as on AWS. Its glog files go to its own
+directory (by default they land in $TMPDIR and stay there). With `tls=True` the S3 API
 also answers HTTPS on `https_port`, with a self-signed certificate for 127.0.0.1 (`ca_file`), for
 clients that only speak HTTPS (pgBackRest). The server is an owned process of tests/processes.py:
 stopped and its directory removed by `stop()`, at exit, on SIGTERM/SIGINT, and with its parent.
@@ -119,7 +120,7 @@ class SeaweedS3:
         }
         config.write_text(json.dumps({"identities": [identity]}))
         args = [
-            weed_binary(), "mini", f"-dir={self.root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            weed_binary(), f"-logdir={self.root}", "mini", f"-dir={self.root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-master.port={self.master}", f"-volume.port={self.volume}", f"-filer.port={self.filer}",
             f"-s3.port={self.s3_port}", f"-admin.port={self.admin}", "-admin.ui=false", "-webdav=false",
             "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={config}",

@@ -3,11 +3,11 @@
 
 # No `from __future__ import annotations`: Dagster reads the config classes from the annotations.
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field
 
-from .. import process_env
 from ..environments import EnvironmentSpec
 from ..errors import ConfigError
 from ..postgres.backup_errors import BackupGateRefused, DrillFailed
@@ -18,6 +18,9 @@ from .kubernetes import KubernetesResource
 from .notify import NotifierResource
 from .retries import TRANSIENT_RETRY, retried_only_when_transient
 
+if TYPE_CHECKING:
+    from ..storage.retention import RetentionPolicy
+
 # Dagster's tag on runs a schedule started: those backups are the chain retention keeps.
 SCHEDULE_TAG = "dagster/schedule_name"
 
@@ -25,15 +28,9 @@ SCHEDULE_TAG = "dagster/schedule_name"
 BACKUP_PARTITIONS = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC", end_offset=1)
 
 
-def _admin_dsn(spec: EnvironmentSpec, databases: DatabaseResource) -> str:
-    name = spec.backups.admin_dsn_variable(spec.migrations, spec.name)
-    value = process_env.value(name)
-    if not value:
-        raise ConfigError(f"{spec.name}: set {name} to a DSN that may create databases (drills, restores)")
-    return value
-
-
-def retention_policy(spec: EnvironmentSpec):
+def retention_policy(spec: EnvironmentSpec) -> "RetentionPolicy":
+    """The environment's retention (`backups.retention_*` in environments.yaml): the one place the
+    policy is built, for the nightly backup's pruning and the retention job alike."""
     from ..storage.retention import RetentionPolicy
 
     return RetentionPolicy(
@@ -219,7 +216,7 @@ def backup_definitions(spec: EnvironmentSpec, *, retry: dg.RetryPolicy = TRANSIE
         with retried_only_when_transient():
             result = run_restore_drill(
                 backups.store(),
-                _admin_dsn(spec, databases),
+                databases.admin_dsn(spec),
                 env=env,
                 run_id=context.run.run_id,
                 key=backups.key(),
@@ -240,7 +237,7 @@ def backup_definitions(spec: EnvironmentSpec, *, retry: dg.RetryPolicy = TRANSIE
         with retried_only_when_transient():
             result = restore_backup(
                 backups.store(),
-                _admin_dsn(spec, databases),
+                databases.admin_dsn(spec),
                 env=env,
                 backup_id=config.backup_id,
                 target_database=config.target_database,

@@ -7,6 +7,13 @@ from ..environments import EnvironmentSpec
 from ..errors import ConfigError
 
 
+def _required(spec: EnvironmentSpec, name: str, what: str) -> str:
+    value = process_env.value(name)
+    if not value:
+        raise ConfigError(f"{spec.name}: set {name} to {what} (from a secret)")
+    return value
+
+
 class DatabaseResource(dg.ConfigurableResource):
     """Each environment's DSN comes from the variable its spec names (`migrations.dsn_env`, default
     LLM_COST_OPS_OPS_<ENV>_DATABASE_URL), set from a Secret; it never enters run config, logs or
@@ -14,11 +21,13 @@ class DatabaseResource(dg.ConfigurableResource):
 
     def dsn(self, spec: EnvironmentSpec) -> str:
         """The DSN; raises ConfigError naming the variable to set."""
-        name = spec.migrations.dsn_variable(spec.name)
-        value = process_env.value(name)
-        if not value:
-            raise ConfigError(f"{spec.name}: set {name} to the database DSN (from a secret)")
-        return value
+        return _required(spec, spec.migrations.dsn_variable(spec.name), "the database DSN")
 
     def configured(self, spec: EnvironmentSpec) -> bool:
         return process_env.is_set(spec.migrations.dsn_variable(spec.name))
+
+    def admin_dsn(self, spec: EnvironmentSpec) -> str:
+        """The DSN drills and restores create databases with (`backups.admin_dsn_env`, default the
+        database DSN); raises ConfigError naming the variable to set."""
+        name = spec.backups.admin_dsn_variable(spec.migrations, spec.name)
+        return _required(spec, name, "a DSN that may create databases (drills, restores)")

@@ -8,6 +8,7 @@ the release revision.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ class RunFacts:
     checks: list[tuple[str, str, bool, str, Mapping[str, Any]]] = field(default_factory=list)
     outputs: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)  # step, metadata
     asset_steps: set[str] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)  # the run's warning-level log messages
 
 
 def _own_cause(error: Any) -> str:
@@ -98,6 +100,10 @@ def facts_from_records(run: dg.DagsterRun, records: Iterable[Any], seconds: floa
     for record in records:
         event = record.event_log_entry.dagster_event
         if event is None:
+            # A warning logged by a step (a skipped ServiceMonitor) is shown even when the step failed
+            # before its metadata was recorded.
+            if record.event_log_entry.level >= logging.WARNING and record.event_log_entry.user_message:
+                facts.warnings.append(record.event_log_entry.user_message)
             continue
         kind = event.event_type
         data = event.event_specific_data
@@ -265,6 +271,8 @@ def summary_lines(facts: RunFacts, secrets: Iterable[str] | None = None) -> list
             continue  # an asset's output metadata is its materialization's, shown above
         lines.append(f"{step}:")
         lines += _scalars(metadata)
+    shown = {str(w) for _, _, metadata in facts.assets for w in _value(metadata.get("warnings")) or []}
+    lines += [f"warning: {w}" for w in dict.fromkeys(facts.warnings) if w not in shown]
     for block in deploys:
         lines += block
     return [redact(line, secrets) for line in lines]

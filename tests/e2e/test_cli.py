@@ -2,8 +2,9 @@
 
 Cases:
 - `dg check defs` (Dagster's validation command) exits 0 and loads every definition;
-- `dg launch --job render_and_check_dev --config jobs/render_and_check/dev.yaml` exits 0 against a
-  fresh DAGSTER_HOME, and the instance there records one successful run whose three checks passed.
+- `llm-cost-ops-ops run render_and_check dev -c jobs/render_and_check/dev.yaml` exits 0 against a
+  fresh DAGSTER_HOME, the instance there records one successful run whose four checks passed, and
+  the summary lists each check; with -v the Dagster event log comes first.
 """
 
 from __future__ import annotations
@@ -49,19 +50,23 @@ def test_definitions_validate(project_root, dagster_home):
     assert "All definitions loaded successfully" in done.stdout + done.stderr
 
 
-def test_dg_launch_render_and_check_dev(project_root, dagster_home):
+def test_run_render_and_check_dev(project_root, dagster_home):
     done = _run(
-        ["dg", "launch", "--job", "render_and_check_dev", "--config", "jobs/render_and_check/dev.yaml"],
+        ["llm-cost-ops-ops", "run", "render_and_check", "dev", "-c", "jobs/render_and_check/dev.yaml", "-v"],
         project_root,
         dagster_home,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        [run] = instance.get_runs()
-        assert run.job_name == "render_and_check_dev"
+        [run] = instance.get_runs(filters=dg.RunsFilter(job_name="render_and_check_dev"))
         assert run.status == dg.DagsterRunStatus.SUCCESS
         records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
         evaluations = [r.event_log_entry.dagster_event.asset_check_evaluation_data for r in records.records]
         assert sorted(e.check_name for e in evaluations) == ["contract", "policy", "references", "schema"]
         assert all(e.passed for e in evaluations)
+    for name in ("contract", "policy", "references", "schema"):
+        assert any(
+            line.startswith("  pass ") and line.split()[2] == name for line in done.stdout.splitlines()
+        )
+    assert " RUN_ENQUEUED - " in done.stdout

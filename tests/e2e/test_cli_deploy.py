@@ -1,10 +1,11 @@
 """The deploy command line the README documents, run from the project root with no cluster anywhere.
 
 Cases:
-- `dg launch --job deploy_dev --config jobs/deploy/dev.plan.yaml` (what `make run` does) exits 0 with a
+- `llm-cost-ops-ops run deploy dev -c jobs/deploy/dev.plan.yaml` (what `make run` does) exits 0 with a
   fresh DAGSTER_HOME, no KUBECONFIG and a HOME without ~/.kube; the instance records one successful
   deploy_dev run that materialized dev_manifests and observed dev_deployed in plan mode (every object
-  `add` against no previous release) without materializing it.
+  `add` against no previous release) without materializing it; its output ends with the plan: the
+  waves with each object's change and `writes if applied`, no DEBUG events.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from llm_cost_ops_ops.defs.keys import deployed_key, manifests_key
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
-DEPLOYED_DEV = dg.AssetKey("dev_deployed")
+DEPLOYED_DEV = deployed_key("dev")
 
 
 @pytest.fixture
@@ -36,7 +39,7 @@ def _launch(config: str, project_root: Path, dagster_home: Path, home: Path) -> 
     for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "LLM_COST_OPS_OPS_ROOT"):
         env.pop(name, None)
     return subprocess.run(
-        [str(BIN / "dg"), "launch", "--job", "deploy_dev", "--config", config],
+        [str(BIN / "llm-cost-ops-ops"), "run", "deploy", "dev", "--config", config],
         cwd=project_root,
         env=env,
         capture_output=True,
@@ -46,7 +49,7 @@ def _launch(config: str, project_root: Path, dagster_home: Path, home: Path) -> 
     )
 
 
-def test_dg_launch_deploy_dev_plan(project_root, dagster_home, tmp_path):
+def test_run_deploy_dev_plan(project_root, dagster_home, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
 
@@ -55,8 +58,8 @@ def test_dg_launch_deploy_dev_plan(project_root, dagster_home, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert not (home / ".kube").exists()
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        [run] = instance.get_runs()
-        assert (run.job_name, run.status) == ("deploy_dev", dg.DagsterRunStatus.SUCCESS)
+        [run] = instance.get_runs(filters=dg.RunsFilter(job_name="deploy_dev"))
+        assert run.status == dg.DagsterRunStatus.SUCCESS
         records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_OBSERVATION)
         [observation] = [
             r.event_log_entry.dagster_event.event_specific_data.asset_observation for r in records.records
@@ -69,5 +72,13 @@ def test_dg_launch_deploy_dev_plan(project_root, dagster_home, tmp_path):
         assert changes["add"] > 20
         assert changes == {"add": changes["add"], "change": 0, "same": 0, "remove": 0}
         assert instance.get_latest_materialization_event(DEPLOYED_DEV) is None
-        bundle = instance.get_latest_materialization_event(dg.AssetKey("dev_manifests"))
+        bundle = instance.get_latest_materialization_event(manifests_key("dev"))
         assert bundle.asset_materialization.metadata["digest"].value == metadata["digest"]
+
+    lines = done.stdout.splitlines()
+    assert lines[-1] == f"  writes if applied: {changes['add']}", lines[-5:]
+    title = f"{DEPLOYED_DEV.to_user_string()}: plan against no previous release"
+    plan = lines[next(i for i, line in enumerate(lines) if line.startswith(title)) :]
+    assert "  wave database" in plan
+    assert "    + create  StatefulSet/llm-cost-ops-dev/postgres" in plan
+    assert not any("DEBUG" in line for line in lines)

@@ -5,28 +5,40 @@ The simulator is stepped by the waiter's own sleeper and the clock is fake (one 
 controller step = POLL fake seconds); the sleeper also grows the pod's log a few lines per step, so
 the log really arrives over several polls.
 
+Expectations come from what the test gives (the spec) and from the staging bundle, never from the
+module's own constants.
+
 Cases:
-- the Job as created: name `llm-cost-ops-migrate-<run id>` (sanitised, at most 63 characters), the
-  default `sqlx migrate run` or a configured command, envFrom the ConfigMap and Secret, pod labels
-  for the database NetworkPolicy, restricted security context (non-root uid 1000, read-only root
-  with an emptyDir /tmp, drop ALL, seccomp RuntimeDefault), resources, restartPolicy Never,
-  backoffLimit 0, activeDeadlineSeconds, ttlSecondsAfterFinished, the run id annotation;
+- the Job the API server received carries what the spec asks: a valid name ending in the run id (a
+  long one cut to 63 characters), the run id annotated, command and args, envFrom the named
+  ConfigMap and Secret, service account, resources, extra labels on Job and pod,
+  activeDeadlineSeconds and ttlSecondsAfterFinished; restartPolicy Never, backoffLimit 0;
+- the default Job runs like the staging API (same envFrom, same user, group and fsGroup), meets the
+  restricted Pod Security profile (non-root, seccomp, no privilege escalation, drop ALL, read-only
+  root with an emptyDir /tmp, no API token), and the staging bundle's NetworkPolicies let its pod
+  reach PostgreSQL on 5432 (an unlabelled pod they do not);
 - a pod that succeeds: every log line streamed once, in order, across polls; the result names the
   Job and pod and carries the log;
 - a pod that fails: MigrationJobFailed with exit code 1, the last log lines, the Job's reason;
 - the same run again (a retried step) follows the existing Job instead of creating a second one;
 - an image that cannot be pulled: MigrationJobFailed naming the pull error at once, Job deleted;
 - a pod that never finishes: MigrationJobTimeout at the (fake) deadline, Job left to its
-  activeDeadlineSeconds.
+  activeDeadlineSeconds; without a deadline, the wait ends a minute after the Job's own deadline.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from kubernetes import client
 
+from llm_cost_ops_ops.bundles.model import RenderedBundle
+from llm_cost_ops_ops.bundles.platform import API_APP, DATABASE_APP
+from llm_cost_ops_ops.bundles.reachability import Pod, Reachability, pods_of
+from llm_cost_ops_ops.bundles.renderers import render_environment
+from llm_cost_ops_ops.environments import load_environments
 from llm_cost_ops_ops.k8s.client import Kube
 from llm_cost_ops_ops.k8s.errors import MigrationJobFailed, MigrationJobTimeout
 from llm_cost_ops_ops.k8s.migration_job import (
@@ -35,6 +47,7 @@ from llm_cost_ops_ops.k8s.migration_job import (
     migration_job_name,
     run_migration_job,
 )
+from llm_cost_ops_ops.paths import project_root
 from tests.k8s_double import ApiServer, ControllerSimulator
 
 pytestmark = pytest.mark.e2e
@@ -43,6 +56,7 @@ NS = "llm-cost-ops-staging"
 IMAGE = "registry.example.com/llm-cost-ops:1.4.2"
 RUN_ID = "0f8e5c2a-3b1d-4c7e-9a6f-2d4b8e1c7a90"
 POLL = 1.0
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 SQLX_LOG = [
     "Applied 20250115000001/migrate enable extensions (8.5ms)",
     "Applied 20250115000002/migrate create pricing tables (3.9ms)",
@@ -100,48 +114,93 @@ def harness(k8s_server: ApiServer, k8s_controllers: ControllerSimulator) -> Harn
     return Harness(k8s_server, k8s_controllers, SQLX_LOG)
 
 
-def test_job_as_created(harness: Harness):
+@pytest.fixture(scope="module")
+def staging() -> RenderedBundle:
+    """The staging bundle: the API the migration pod must run like, the policies it must pass."""
+    return render_environment(load_environments()["staging"], project_root())
+
+
+def _pod_spec(job: dict[str, Any]) -> dict[str, Any]:
+    return job["spec"]["template"]["spec"]
+
+
+def test_job_carries_what_the_spec_asks(harness: Harness):
     spec = MigrationJobSpec(
         namespace=NS,
         image=IMAGE,
         command=("/app/llm-cost-ops", "migrate"),
         args=("--source", "/app/migrations"),
+        config_map="platform-config",
+        secret="platform-secrets",
+        service_account="migrator",
+        active_deadline_seconds=321,
+        ttl_seconds_after_finished=654,
+        resources={"limits": {"cpu": "250m", "memory": "96Mi"}},
+        labels={"team": "billing"},
     )
     harness.run(spec)
     job = harness.job()
-    assert job is not None and job["metadata"]["name"] == f"llm-cost-ops-migrate-{RUN_ID}"
-    assert job["metadata"]["annotations"]["llm-cost-ops-ops/dagster-run-id"] == RUN_ID
+    assert job is not None
+    name = job["metadata"]["name"]
+    assert name.endswith(RUN_ID) and len(name) <= 63 and DNS_LABEL.fullmatch(name)
+    assert RUN_ID in job["metadata"]["annotations"].values()
+    assert RUN_ID in job["spec"]["template"]["metadata"]["annotations"].values()
+    assert job["spec"]["activeDeadlineSeconds"] == 321 and job["spec"]["ttlSecondsAfterFinished"] == 654
+    # A failed migration is never re-run blindly: one pod, no retries.
     assert job["spec"]["backoffLimit"] == 0
-    assert job["spec"]["activeDeadlineSeconds"] == 900 and job["spec"]["ttlSecondsAfterFinished"] == 86_400
-    template = job["spec"]["template"]
-    labels = template["metadata"]["labels"]
-    assert labels["app.kubernetes.io/name"] == "llm-cost-ops"
-    assert labels["app.kubernetes.io/component"] == "migrations"
-    pod = template["spec"]
-    assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
-    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 1000
-    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    pod = _pod_spec(job)
+    assert pod["restartPolicy"] == "Never" and pod["serviceAccountName"] == "migrator"
     (container,) = pod["containers"]
     assert container["image"] == IMAGE
-    assert container["command"] == ["/app/llm-cost-ops", "migrate"]
-    assert container["args"] == ["--source", "/app/migrations"]
+    assert container["command"] == list(spec.command) and container["args"] == list(spec.args)
     assert container["envFrom"] == [
-        {"configMapRef": {"name": "llm-cost-ops-config"}},
-        {"secretRef": {"name": "llm-cost-ops-secrets"}},
+        {"configMapRef": {"name": "platform-config"}},
+        {"secretRef": {"name": "platform-secrets"}},
     ]
-    security = container["securityContext"]
-    assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False
-    assert security["capabilities"] == {"drop": ["ALL"]}
-    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
-    assert pod["volumes"][0]["name"] == "tmp" and "emptyDir" in pod["volumes"][0]
-    assert container["resources"]["limits"]["memory"] == "256Mi"
+    assert container["resources"] == {"limits": {"cpu": "250m", "memory": "96Mi"}}
+    assert job["metadata"]["labels"]["team"] == "billing"
     (running,) = harness.server.objects("v1", "Pod", NS)
-    assert running["metadata"]["labels"]["app.kubernetes.io/component"] == "migrations"
+    assert running["metadata"]["labels"]["team"] == "billing"
+    assert running["metadata"]["labels"].items() >= job["spec"]["template"]["metadata"]["labels"].items()
 
-    default = MigrationJobSpec(namespace=NS, image=IMAGE)
-    assert default.command == ("sqlx", "migrate", "run")
     long_name = migration_job_name("Run_" + "x" * 80)
-    assert len(long_name) <= 63 and long_name.startswith("llm-cost-ops-migrate-run-x")
+    assert len(long_name) <= 63 and DNS_LABEL.fullmatch(long_name)
+    assert long_name.startswith(migration_job_name("Run_x"))
+
+
+def test_default_job_runs_like_the_api_and_reaches_the_database(harness: Harness, staging: RenderedBundle):
+    """The default Job takes the API's configuration and user, passes the restricted Pod Security
+    profile, and the staging bundle's NetworkPolicies let its pod reach PostgreSQL."""
+    harness.run()
+    job = harness.job()
+    assert job is not None
+    pod = _pod_spec(job)
+    (container,) = pod["containers"]
+    api = staging.find("Deployment", API_APP)
+    assert api is not None and api.namespace == NS
+    api_pod = api.body["spec"]["template"]["spec"]
+    (api_container,) = [c for c in api_pod["containers"] if c.get("envFrom")]
+    assert container["envFrom"] == api_container["envFrom"]
+    for key in ("runAsUser", "runAsGroup", "fsGroup"):
+        assert pod["securityContext"][key] == api_pod["securityContext"][key], key
+
+    # The restricted profile's requirements, and a read-only root with somewhere to write.
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] in ("RuntimeDefault", "Localhost")
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False and security["capabilities"]["drop"] == ["ALL"]
+    assert security["readOnlyRootFilesystem"] is True
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert any(
+        m["mountPath"] == "/tmp" and "emptyDir" in volumes[m["name"]] for m in container["volumeMounts"]
+    )
+    assert pod["automountServiceAccountToken"] is False  # migrations never call the API server
+
+    (running,) = harness.server.objects("v1", "Pod", NS)
+    migration_pod = Pod("the migration Job's pod", NS, dict(running["metadata"]["labels"]))
+    [database] = [p for p in pods_of(staging) if p.name == f"StatefulSet/{NS}/{DATABASE_APP}"]
+    assert Reachability(staging).allows(migration_pod, database, 5432)
+    assert not Reachability(staging).allows(Pod("an unlabelled pod", NS, {}), database, 5432)
 
 
 def test_success_streams_the_log(harness: Harness):
@@ -152,7 +211,8 @@ def test_success_streams_the_log(harness: Harness):
     assert streamed == [f"{name}: {line}" for line in SQLX_LOG]
     assert (result.name, result.namespace, result.pod) == (migration_job_name(RUN_ID), NS, name)
     assert result.log_lines == tuple(SQLX_LOG) and result.duration_seconds > 0
-    assert harness.seen[0].startswith(f"created Job {NS}/{result.name}: sqlx migrate run in {IMAGE}")
+    command = " ".join(_pod_spec(harness.job())["containers"][0]["command"])
+    assert harness.seen[0].startswith(f"created Job {NS}/{result.name}: {command} in {IMAGE}")
 
 
 def test_failure_carries_exit_code_and_last_lines(
@@ -195,3 +255,11 @@ def test_stuck_job_times_out_at_the_deadline(harness: Harness):
         harness.run(deadline=30)
     assert harness.now == 30 and caught.value.last_lines == tuple(SQLX_LOG[-2:])
     assert harness.job() is not None
+
+
+def test_without_a_deadline_the_wait_outlasts_the_jobs_own_by_a_minute(harness: Harness):
+    harness.sim.fail("Job", NS, migration_job_name(RUN_ID), "stuck")
+    with pytest.raises(MigrationJobTimeout):
+        harness.run(MigrationJobSpec(namespace=NS, image=IMAGE, active_deadline_seconds=40))
+    job = harness.job()
+    assert job is not None and harness.now == job["spec"]["activeDeadlineSeconds"] + 60

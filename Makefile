@@ -97,7 +97,7 @@ bench-deploy: install control-plane  ## prod bundle on the real control plane: f
 bench-sensor: install control-plane  ## rollout sensor tick over 3 environments x 100 Deployments on the real control plane vs per-object polling
 	$(RUN) python benchmarks/bench_sensor.py
 
-bench-backup: install  ## pg_dump -> zstd -> S3 backup and verified restore vs the pg_dump / pg_restore floors (BENCH_BACKUP_MB, default 1024)
+bench-backup: install  ## backup and verified restore vs pgBackRest (installed if absent, as root) and the pg_dump / pg_restore -j2 floors, same S3 (BENCH_BACKUP_MB, default 256; 1024 for the README figures)
 	$(RUN) python benchmarks/bench_backup.py
 
 bench-migrate: install  ## platform schema into empty databases: migration runner vs psql -f (LLM_COST_OPS_OPS_TEST_DSN or a throwaway server)

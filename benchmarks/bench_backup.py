@@ -2,21 +2,22 @@
 
 One throwaway PostgreSQL (archiving to pgBackRest) and one SeaweedFS S3 server (HTTP for ours,
 HTTPS with a self-signed certificate for pgBackRest, which speaks only HTTPS) serve every
-contestant. Every contestant is a process started by this script, timed the same way: wall time
-from spawn to exit (tests/processes.py `run_process`), interleaved and rotated over ROUNDS rounds,
-medians reported. Backups:
+contestant. Every contestant is called from this process and timed the same way, the wall time of
+the call (external programs as child processes through tests/processes.py `run_process`, ours as a
+function call, as a Dagster step makes it), interleaved and rotated over ROUNDS rounds, medians
+reported. Backups:
 - the floor: `pg_dump -Fc -Z0 > /dev/null` (reading the database, no compression, no upload)
 - stock `pg_dump -Fc > /dev/null` (its built-in zlib)
-- the naive two-step: a Python process running `pg_dump -Fc` to a file, then boto3 `upload_file`
+- the naive two-step: `pg_dump -Fc` to a file, then boto3 `upload_file`
 - pgBackRest (Debian's; installed with apt-get when absent and running as root): `backup
   --type=full` of the cluster into an S3 repository on the same server, zstd level 1 like ours,
   `process-max` = the CPU count, `start-fast`
-- ours: a Python process running `run_backup` (pg_dump -Fc -Z0 -> zstd 1 -> sha256 -> multipart
-  upload); its peak memory is `getrusage` in that process: its own ru_maxrss and its waited-for
-  children's (pg_dump), added up as the bound the target is judged against
-Restores: the floor `pg_restore -j2` from a local file into a new database; ours, a Python process
-running `restore_backup` (download, both checksums verified, `pg_restore -j2`); pgBackRest's
-`restore` into a new data directory plus starting PostgreSQL on it until it is out of recovery.
+- ours: `run_backup` (pg_dump -Fc -Z0 -> zstd 1 -> sha256 -> multipart upload)
+- ours again as a fresh Python process (interpreter start and imports included), whose process
+  tree's peak memory is measured: each process's VmHWM read from /proc every 50 ms, summed
+Restores: the floor `pg_restore -j2` from a local file into a new database; ours, `restore_backup`
+(download, both checksums verified, `pg_restore -j2`); pgBackRest's `restore` into a new data
+directory plus starting PostgreSQL on it until it is out of recovery.
 
 BENCH_BACKUP_MB sets the database size (default 256, which finishes in under four minutes on two
 CPUs; 1024 for the figures the README quotes). The server is always a throwaway one: pgBackRest
@@ -263,7 +264,7 @@ class Bench:
 
     def ours_process(self) -> tuple[float, dict[str, float], dict[str, int]]:
         """(wall seconds, the child's result, peak bytes by process name)."""
-        args = {"s3": self.settings, "run": uuid.uuid4().hex[:8]}
+        args: dict[str, object] = {"s3": self.settings, "run": uuid.uuid4().hex[:8]}
         finished, peaks = measured(lambda watch: self.python(BACKUP_CHILD, args, "our backup", watch))
         return finished.seconds, json.loads(finished.stdout), peaks
 

@@ -13,12 +13,15 @@ from pathlib import Path
 
 import dagster as dg
 from dagster._cli.job import _create_run
+from dagster._core.remote_representation.external_data import partition_set_snap_name_for_job_name
 from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 from dagster.version import __version__ as dagster_version
 
 from ..config_yaml import read_yaml
 from ..errors import ConfigError
+
+PARTITION_TAG = "dagster/partition"
 
 
 class SubmitError(ConfigError):
@@ -49,6 +52,24 @@ def run_config_from_files(paths: Sequence[Path]) -> dict:
 def _one_line(error: object) -> str:
     text = str(getattr(error, "message", None) or error)
     return " ".join(line.strip() for line in text.strip().splitlines()[:6] if line.strip())
+
+
+def _default_partition(repository, job_name: str, tags: Mapping[str, str]) -> dict[str, str]:
+    """A partitioned job run without `--partition` runs for the newest partition (a backup: today's,
+    so the day it was taken shows it); a job whose partitions are not days must be given one."""
+    name = partition_set_snap_name_for_job_name(job_name)
+    if PARTITION_TAG in tags or not repository.has_partition_set(name):
+        return {}
+    partitions = repository.get_partition_set(name)
+    if not partitions.has_partitions_definition():
+        return {}
+    definition = partitions.get_partitions_definition()
+    if not isinstance(definition, dg.TimeWindowPartitionsDefinition):
+        raise SubmitError(f"{job_name} is partitioned: name the partition with --partition")
+    newest = definition.get_last_partition_key()
+    if newest is None:
+        raise SubmitError(f"{job_name}: no partition exists yet; name one with --partition")
+    return {PARTITION_TAG: newest}
 
 
 def submit_run(
@@ -84,6 +105,7 @@ def submit_run(
             names = sorted(job.name for job in repository.get_all_jobs() if not job.name.startswith("__"))
             raise SubmitError(f"no job {job_name!r} in {location_name}; jobs: {', '.join(names)}")
         remote_job = repository.get_full_job(job_name)
+        tags = {**tags, **_default_partition(repository, job_name, tags)}
         try:
             run = _create_run(
                 instance=instance,

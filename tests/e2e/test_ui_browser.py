@@ -5,15 +5,19 @@ The module starts `dagster dev` once (a fresh DAGSTER_HOME with an empty dagster
 (/usr/bin/chromium; installed with apt-get when missing, the module skipped only when that fails).
 
 Cases:
-- the lineage page of the `dev` asset group draws its five assets (four nodes "dev", one "verified",
-  with links to dev_manifests, dev_deployed, dev_schema and dev_backups), and its list view names
-  all five by full key: dev_manifests, dev_deployed, dev_schema, dev_backups, dev_backups_verified;
+- the lineage page of the `dev` asset group draws its six assets, each node found by its visible
+  label, which names stage and environment (dev_manifests, dev_deployed, dev_schema, dev_backups,
+  dev_backups_verified, dev_status), and its list view names all six;
 - the `render_and_check_dev` job, reached from the Jobs page, opens its launchpad with no config
   errors, "Materialize" launches a run, and the run page shows the run reach "Success", with the
-  asset step and its three blocking check steps (schema, policy, contract) succeeded and none errored.
+  asset step and its four blocking check steps succeeded and none errored;
+- after that run, the daemon's `status_refresh_dev` sensor runs `status_dev`, and the `dev_status`
+  asset page shows the status table: nothing deployed, the four bundle checks passed and the others
+  never ran (so checks do not pass), schema and backup unknown.
 
 Screenshots go to tests/artifacts/ (gitignored): ui_asset_graph_dev.png, ui_asset_list_dev.png,
-ui_job_render_and_check_dev.png, ui_launchpad_render_and_check_dev.png, ui_run_render_and_check_dev.png.
+ui_job_render_and_check_dev.png, ui_launchpad_render_and_check_dev.png, ui_run_render_and_check_dev.png,
+ui_status_dev.png.
 """
 
 from __future__ import annotations
@@ -49,13 +53,21 @@ CHROMIUM_ARGS = [
 ]
 LOCATION = "llm_cost_ops_ops"
 JOB = "render_and_check_dev"
-DEV_ASSETS = ("dev_manifests", "dev_deployed", "dev_schema", "dev_backups", "dev_backups_verified")
+DEV_ASSETS = (
+    "dev_manifests",
+    "dev_deployed",
+    "dev_schema",
+    "dev_backups",
+    "dev_backups_verified",
+    "dev_status",
+)
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 BIN = Path(sys.executable).parent
 
 SERVER_START_TIMEOUT_S = 90
 UI_TIMEOUT_MS = 30_000
 RUN_TIMEOUT_MS = 60_000
+STATUS_TIMEOUT_S = 120
 
 
 @dataclass
@@ -166,22 +178,28 @@ def _screenshot(page, name: str) -> Path:
     return path
 
 
+def _shows(label: str, key: str) -> bool:
+    """Whether a node title shows `key`: in full, or shortened in the middle with an ellipsis."""
+    head, ellipsis, tail = label.partition("…")
+    return label == key or bool(ellipsis and key.startswith(head) and key.endswith(tail) and head and tail)
+
+
 def test_asset_graph_shows_dev_assets(page, dagster_ui: DagsterUI):
     page.goto(f"/locations/{LOCATION}/asset-groups/dev/lineage", wait_until="domcontentloaded")
-    # Graph nodes are titled by the last part of the key: four "dev" and one "verified".
-    nodes = page.locator("foreignObject [data-tooltip]")
+    # Graph nodes are titled by the last part of the key, which names stage and environment. Zoomed
+    # out to fit the group, the UI shortens a long title in the middle ("dev_back…_verified").
+    nodes = page.locator("foreignObject")
     try:
-        nodes.filter(has_text=re.compile(r"^verified$")).first.wait_for(state="visible")
+        nodes.filter(has_text=re.compile(r"^dev_status$")).first.wait_for(state="visible")
     except Exception as error:
         _screenshot(page, "ui_asset_graph_dev.png")
         raise AssertionError(
             f"{error}\npage text:\n{page.inner_text('body')[:2000]}\ndagster dev log:\n{dagster_ui.log_tail()}"
         ) from error
-    titles = sorted(nodes.all_inner_texts())
-    assert titles == ["dev", "dev", "dev", "dev", "verified"], titles
-    # Nodes with checks or partitions link to those views of the asset by full key (once live data loads).
-    for key in ("dev_manifests", "dev_deployed", "dev_schema", "dev_backups"):
-        page.locator(f'a[href^="/assets/{key}?"]').first.wait_for(state="attached")
+    labels = sorted(nodes.nth(i).text_content() or "" for i in range(nodes.count()))
+    found = {key: [label for label in labels if _shows(label, key)] for key in DEV_ASSETS}
+    assert all(len(matches) == 1 for matches in found.values()), (labels, found)
+    assert len(labels) == len(DEV_ASSETS) and all(label.startswith("dev_") for label in labels), labels
     page.wait_for_timeout(500)  # the graph zooms to fit after the nodes mount
     _screenshot(page, "ui_asset_graph_dev.png")
 
@@ -190,7 +208,7 @@ def test_asset_graph_shows_dev_assets(page, dagster_ui: DagsterUI):
     for key in DEV_ASSETS:
         link = page.locator(f'a[href="/assets/{key}"]').first
         link.wait_for(state="visible")
-        assert link.inner_text().split("\n")[0] == " / ".join(key.split("/"))
+        assert link.inner_text().split("\n")[0] == key
     _screenshot(page, "ui_asset_list_dev.png")
 
 
@@ -237,3 +255,28 @@ def test_launch_render_and_check_dev_from_launchpad(page, dagster_ui: DagsterUI)
     page.get_by_text("Errored (0)", exact=True).wait_for(state="visible")
     page.get_by_text("RUN_SUCCESS", exact=True).first.wait_for(state="visible")
     _screenshot(page, "ui_run_render_and_check_dev.png")
+
+
+def test_environment_status_after_the_run(page, dagster_ui: DagsterUI):
+    # Runs after the render run above: the daemon's status_refresh_dev sensor (minimum interval 30 s)
+    # launches status_dev once that run has finished.
+    deadline = time.monotonic() + STATUS_TIMEOUT_S
+    table = page.locator("table", has_text="checks pass")
+    while True:
+        page.goto("/assets/dev_status", wait_until="domcontentloaded")
+        with contextlib.suppress(Exception):
+            table.first.wait_for(state="visible", timeout=5_000)
+            break
+        if time.monotonic() > deadline:
+            _screenshot(page, "ui_status_dev.png")
+            pytest.fail(
+                f"dev_status not materialized within {STATUS_TIMEOUT_S}s; page text:\n"
+                f"{page.inner_text('body')[:2000]}\ndagster dev log:\n{dagster_ui.log_tail()}"
+            )
+        page.wait_for_timeout(2_000)
+    text = table.first.inner_text()
+    _screenshot(page, "ui_status_dev.png")
+    assert "never (no release recorded in this instance)" in text, text
+    assert re.search(r"no: 4 of \d+ pass; never run: ", text), text
+    assert "unknown (no migration recorded in this instance)" in text, text
+    assert "none (no restore drill recorded)" in text, text

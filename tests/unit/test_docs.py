@@ -3,6 +3,7 @@
 Cases:
 - every `jobs/...yaml` path in README.md and docs/*.md exists;
 - every `--job NAME` / `-j NAME` in their code (inline and fenced) names a job of the code location;
+- every `llm-cost-ops-ops run OPERATION [ENV]` there and in jobs/*.yaml names a job;
 - every `make TARGET` in their code is a Makefile target;
 - every asset named in their code (`dev_deployed`, `<env>_schema`, `key:...` selections) is an asset
   of the code location, and no asset is named by its old `stage/env` key;
@@ -115,6 +116,22 @@ def test_asset_names_are_assets():
     assert missing == []
     old = _mentions(r"\b((?:manifests|deployed|schema|backups)/(?:dev|staging|prod|<env>|ENV)\b)")
     assert old == [], "assets are keyed <env>_<stage> now"
+
+
+def test_cli_runs_name_jobs():
+    from llm_cost_ops_ops.definitions import defs
+
+    jobs = {job.name for job in defs.resolve_all_job_defs()}
+    pattern = r"llm-cost-ops-ops run ([a-z_]+)\b(?: (dev|staging|prod)\b)?"
+    texts = {doc.name: _code(doc.read_text()) for doc in DOCS}
+    texts |= {str(p.relative_to(ROOT)): p.read_text() for p in sorted((ROOT / "jobs").rglob("*.yaml"))}
+    mentioned = [
+        (where, "_".join(filter(None, found)))
+        for where, text in texts.items()
+        for found in re.findall(pattern, text)
+    ]
+    assert len(mentioned) > 30, "few CLI runs mentioned: the pattern is broken"
+    assert [m for m in mentioned if m[1] not in jobs] == []
 
 
 def test_make_targets_exist():

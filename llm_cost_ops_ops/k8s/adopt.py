@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .foreign import field_paths
+
 if TYPE_CHECKING:
     from .client import Kube
 
@@ -43,6 +45,30 @@ def adopt_ownership(kube: Kube, live: dict[str, Any]) -> bool:
         )
     kube.json_patch(live["apiVersion"], live["kind"], meta["name"], meta.get("namespace", ""), ops)
     return True
+
+
+def takeover(before: dict[str, Any] | None, after: dict[str, Any], manager: str) -> str:
+    """What `manager` took over by adopting `after` (the force-applied object) from the other field
+    managers of `before` (the object as it was): the fields of each that `manager` now owns, and
+    the client-side-apply record. "" when there was nothing to take."""
+    if not before:
+        return ""
+    ours = set().union(
+        *(
+            field_paths(e)
+            for e in (after.get("metadata") or {}).get("managedFields") or []
+            if e.get("manager") == manager
+        )
+    )
+    taken: dict[str, int] = {}
+    for entry in (before.get("metadata") or {}).get("managedFields") or []:
+        name = entry.get("manager", "")
+        if name != manager and (count := len(field_paths(entry) & ours)):
+            taken[name] = taken.get(name, 0) + count
+    parts = [f"{count} fields from {name}" for name, count in sorted(taken.items())]
+    if LAST_APPLIED in ((before.get("metadata") or {}).get("annotations") or {}):
+        parts.append("the last-applied-configuration record")
+    return "took over " + ", ".join(parts) if parts else ""
 
 
 def client_side_managers(live: dict[str, Any]) -> set[str]:

@@ -13,16 +13,23 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from kubernetes.dynamic.resource import Resource
 
 from .errors import ApiError
 
-if TYPE_CHECKING:
-    from .client import Kube
-
 Kinds = dict[str, Resource]
+T = TypeVar("T")
+
+
+class Connection(Protocol):
+    """What discovery needs of a connection (client.Kube): its API client and its retried call."""
+
+    api_client: Any
+
+    def call(self, what: str, fn: Callable[[], T]) -> T: ...
 
 
 def discovery_path(api_version: str) -> str:
@@ -64,7 +71,7 @@ class Discovery:
         self._lock = threading.Lock()
         self._versions: dict[str, Kinds | None] = {}  # None: the group version is not served
 
-    def resource(self, kube: Kube, api_version: str, kind: str) -> Resource | None:
+    def resource(self, kube: Connection, api_version: str, kind: str) -> Resource | None:
         """The resource serving `kind`, or None when the server does not serve it.
         Raises ApiError when discovery itself fails (after the connection's retries)."""
         with self._lock:  # one fetch per group version, also with connections on several threads
@@ -74,7 +81,7 @@ class Discovery:
         return None if kinds is None else kinds.get(kind)
 
     @staticmethod
-    def _fetch(kube: Kube, api_version: str) -> Kinds | None:
+    def _fetch(kube: Connection, api_version: str) -> Kinds | None:
         path = discovery_path(api_version)
         try:
             response = kube.call(

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..bundles.quantity import canonical_resources
-from .adopt import adopt_ownership
+from .adopt import adopt_ownership, takeover
 from .errors import ApiError, DryRunRejected, FieldConflict
 from .inventory import inventory_selector, labelled, object_key, ref
 from .outcomes import DeployResult, ObjectOutcome, Observation, WaveResult
@@ -272,15 +272,17 @@ class DeployEngine:
                 action = plan.actions[object_key(body)]
                 if options.adopt and action == "unchanged" and body["kind"] != "Namespace":
                     action = "adopted"
+                detail = ""
                 if not options.dry_run and action != "unchanged" and body["kind"] != "Namespace":
                     applied = self.kube.apply(
                         sendable[object_key(body)], force=options.force_conflicts or options.adopt
                     )
                     written[object_key(body)] = applied
                     if options.adopt:
+                        detail = takeover(plan.live.get(object_key(body)), applied, self.kube.field_manager)
                         adopt_ownership(self.kube, applied)
                 shown = _DRY_RUN_ACTIONS.get(action, action) if options.dry_run else action
-                wave_result.outcomes.append(ObjectOutcome(ref(body), wave.name, shown))
+                wave_result.outcomes.append(ObjectOutcome(ref(body), wave.name, shown, detail))
             wave_result.outcomes += [o for o in skipped if o.wave == wave.name]
             if wave.wait and not options.dry_run:
                 self._wait(wave, members, options)

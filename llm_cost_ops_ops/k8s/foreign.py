@@ -56,6 +56,14 @@ def _walk(node: dict[str, Any], prefix: tuple[Any, ...]) -> list[tuple[Any, ...]
     return paths
 
 
+def field_paths(entry: dict[str, Any]) -> set[tuple[Any, ...]]:
+    """The leaf field paths one managedFields entry owns (hashable: list keys as sorted items)."""
+    return {
+        tuple(tuple(sorted(step.items())) if isinstance(step, dict) else step for step in path)
+        for path in _walk(entry.get("fieldsV1") or {}, ())
+    }
+
+
 def _watched(path: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """The watched part of `path` (down to the list item or field an addition is), or None."""
     for start in range(len(path)):

@@ -5,8 +5,9 @@ Cases:
   dry run with FieldConflict naming `kubectl-client-side-apply` (nothing written), as the real
   server canonicalises quantities (`1000m` is stored as `1`) and defaults fields in atomic lists;
 - adoption (DeployOptions.adopt) applies every object with force: each is reported `adopted` (or
-  `created`), the last-applied annotation and the client-side manager are gone, and the first
-  release is recorded;
+  `created`) with what it took over (`took over N fields from kubectl-client-side-apply, the
+  last-applied-configuration record`), the last-applied annotation and the client-side manager
+  are gone, and the first release is recorded;
 - afterwards a plain redeploy is a no-op: every object `unchanged`, 0 writes in the audit log.
 """
 
@@ -67,6 +68,12 @@ def test_adopting_a_kubectl_applied_prod(control_plane, kube, render_overlays, p
         o.ref: o.action for o in result.outcomes() if not o.ref.startswith(("ServiceMonitor/", "Namespace/"))
     }
     assert set(actions.values()) <= {"adopted", "created"} and "adopted" in actions.values()
+    details = {o.ref: o.detail for o in result.outcomes() if o.action == "adopted"}
+    taken = details["Deployment/llm-cost-ops-prod/llm-cost-ops"]
+    assert taken.startswith("took over ") and " fields from kubectl-client-side-apply" in taken, taken
+    assert int(taken.removeprefix("took over ").split()[0]) > 10, taken  # image, env, probes, ...
+    assert taken.endswith("the last-applied-configuration record"), taken
+    assert all(d.startswith("took over ") for d in details.values()), details
     deployment = kube.get("apps/v1", "Deployment", "llm-cost-ops", PROD)
     assert LAST_APPLIED not in (deployment["metadata"].get("annotations") or {})
     assert client_side_managers(deployment) == set()

@@ -114,10 +114,32 @@ def check_states(instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey
     return states
 
 
+def _schema_line(instance: dg.DagsterInstance, environment: str, now: float, values: dict) -> str:
+    """The newest ledger version recorded (a standalone migration reads the ledger; a deploy's
+    migration wave records only what it applied, which raises the version it shows)."""
+    newer: list[int] = []
+    for record in instance.fetch_materializations(schema_key(environment), limit=LOOKBACK).records:
+        meta = _values(record)
+        if "latest_version" in meta:
+            values["schema_version"] = max([int(meta["latest_version"]), *newer])
+            since = f", then {', '.join(map(str, sorted(newer)))} applied" if newer else ""
+            return f"{values['schema_version']} (ledger read {_when(record.timestamp, now)}{since})"
+        newer += [int(v) for v in meta.get("applied") or [] if str(v).isdigit()]
+    if newer:
+        values["schema_version"] = max(newer)
+        return f"at least {max(newer)} (applied by a deploy; migrate_{environment} reads the ledger)"
+    return "unknown (no migration recorded in this instance)"
+
+
 def environment_status(
-    instance: dg.DagsterInstance, environment: str, check_keys: list[dg.AssetCheckKey], now: float
+    instance: dg.DagsterInstance,
+    environment: str,
+    check_keys: list[dg.AssetCheckKey],
+    now: float,
+    verified_max_age_days: float | None = None,
 ) -> tuple[str, dict]:
-    """The markdown table and plain metadata values of `environment`'s status."""
+    """The markdown table and plain metadata values of `environment`'s status; a verified backup
+    older than `verified_max_age_days` is marked stale."""
     rows: list[tuple[str, str]] = []
     values: dict = {}
 
@@ -146,23 +168,7 @@ def environment_status(
     values["checks_pass"] = checks.all_pass
     values.update({f"checks_{label.replace(' ', '_')}": names for label, names in checks.groups()})
 
-    records = instance.fetch_materializations(schema_key(environment), limit=LOOKBACK).records
-    versioned = next((r for r in records if "latest_version" in _values(r)), None)
-    if versioned is not None:
-        version = _values(versioned)["latest_version"]
-        rows.append(("schema version", f"{version} (ledger read at {_when(versioned.timestamp, now)})"))
-        values["schema_version"] = version
-    elif records:
-        applied = _values(records[0]).get("applied") or []
-        rows.append(
-            (
-                "schema version",
-                f"not read (last migration {_when(records[0].timestamp, now)} applied "
-                f"{', '.join(map(str, applied)) or 'nothing'}; migrate_{environment} reads the ledger)",
-            )
-        )
-    else:
-        rows.append(("schema version", "unknown (no migration recorded in this instance)"))
+    rows.append(("schema version", _schema_line(instance, environment, now, values)))
 
     drill = instance.get_latest_materialization_event(verified_key(environment))
     if drill is None:
@@ -181,7 +187,11 @@ def environment_status(
         if taken is None:
             rows.append(("newest verified backup", f"`{backup_id}`, taken: not recorded here, {verified}"))
         else:
-            rows.append(("newest verified backup", f"`{backup_id}`, {_age(now - taken)} old, {verified}"))
+            stale = verified_max_age_days is not None and now - taken > verified_max_age_days * 86400
+            mark = f"STALE (older than {verified_max_age_days:g} days), " if stale else ""
+            rows.append(
+                ("newest verified backup", f"`{backup_id}`, {mark}{_age(now - taken)} old, {verified}")
+            )
             values["verified_backup_age_hours"] = round((now - taken) / 3600, 2)
         values["verified_backup_id"] = backup_id
 
@@ -248,7 +258,9 @@ def status_definitions(spec: EnvironmentSpec, check_keys: Iterable[dg.AssetCheck
         "Dagster instance, refreshed after every run of the environment.",
     )
     def _status(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        table, values = environment_status(context.instance, env, checks, time.time())
+        table, values = environment_status(
+            context.instance, env, checks, time.time(), spec.backups.verified_max_age_days
+        )
         context.log.info(table)
         return dg.MaterializeResult(metadata={"status": dg.MetadataValue.md(table), **values})
 

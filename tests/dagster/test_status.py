@@ -7,6 +7,8 @@ Cases:
   table names revision, app image, digest, "yes: 13 of 13 pass", the schema version and the backup's
   age; the metadata carries the same values;
 - one failing check and one not evaluated turn "checks pass" to no and name both;
+- a deploy's migration wave applied after the ledger was read raises the version shown;
+- a verified backup older than the environment's verified_max_age_days is marked STALE;
 - the sensor requests one status_dev run after a finished dev run (and after a run of every
   environment, which has no env tag), none after a staging run or after status_dev itself, and
   none on the next tick once the cursor moved past the run.
@@ -14,12 +16,14 @@ Cases:
 
 from __future__ import annotations
 
+import time
+
 import dagster as dg
 import pytest
 
 from llm_cost_ops_ops.definitions import ENVIRONMENTS, defs
 from llm_cost_ops_ops.defs.keys import backups_key, deployed_key, schema_key, status_key, verified_key
-from llm_cost_ops_ops.defs.status import status_sensor
+from llm_cost_ops_ops.defs.status import environment_status, status_sensor
 
 pytestmark = pytest.mark.dagster
 
@@ -91,7 +95,7 @@ def test_status_table_after_a_deploy_checks_migration_and_drill(instance):
     assert f"| image | `{IMAGE}` |" in table  # the app image, not the database's
     assert "| digest | `sha256:feed` |" in table
     assert f"| checks pass | yes: {count} of {count} pass |" in table
-    assert "| schema version | 20260101 (ledger read at " in table
+    assert "| schema version | 20260101 (ledger read 20" in table
     assert "| newest verified backup | `b-1`, 0 min old, verified " in table
     assert values["revision"] == 7 and values["images"] == [IMAGE] and values["checks_pass"] is True
     assert values["schema_version"] == 20260101 and values["verified_backup_id"] == "b-1"
@@ -106,6 +110,26 @@ def test_failing_and_not_evaluated_checks_are_named(instance):
     assert "failing: dev_deployed:health; not evaluated: dev_deployed:drift |" in table
     assert values["checks_pass"] is False
     assert values["checks_failing"] == ["dev_deployed:health"]
+
+
+def test_a_later_migration_wave_raises_the_schema_version(instance):
+    _record_history(instance)
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(schema_key("dev"), metadata={"mode": "direct", "applied": ["20260301"]})
+    )
+    table, values = _status(instance)
+    assert "| schema version | 20260301 (ledger read 20" in table and ", then 20260301 applied)" in table
+    assert values["schema_version"] == 20260301
+
+
+def test_an_old_verified_backup_is_stale(instance):
+    _record_history(instance)
+    nine_days_later = time.time() + 9 * 86400
+    table, values = environment_status(instance, "dev", _dev_checks(), nine_days_later, 8)
+    assert "| newest verified backup | `b-1`, STALE (older than 8 days), 9 d 0 h old, verified " in table
+    assert values["verified_backup_age_hours"] >= 216
+    fresh, _ = environment_status(instance, "dev", _dev_checks(), time.time(), 8)
+    assert "STALE" not in fresh
 
 
 def _finished_run(instance, tags: dict[str, str], name: str = "some_job") -> str:

@@ -65,7 +65,7 @@ def _bundle_check(spec: EnvironmentSpec, name: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=manifests_key(spec.name), name=name, blocking=True, description=check.description)
     def _check(bundle: RenderedBundle, manifests: PlatformManifests) -> dg.AssetCheckResult:
         # The run's environments.yaml (a `project_dir` override included), the one it rendered with.
-        run_spec = manifests.environment(spec.name)
+        run_spec = manifests.run_environment(spec)
         findings = check.run(bundle, run_spec, manifests.root)
         extra = {"kubernetes_version": run_spec.kubernetes_version} if name == "schema" else None
         return _result(findings, extra)
@@ -97,12 +97,13 @@ def bundle_definitions(spec: EnvironmentSpec) -> dg.Definitions:
     )
     def _bundle(manifests: PlatformManifests) -> dg.Output[RenderedBundle]:
         started = time.perf_counter()
+        run_spec = manifests.run_environment(spec)
         bundle = manifests.render(spec.name)
         return dg.Output(
             bundle,
             metadata={
                 "digest": bundle.digest,
-                "namespace": manifests.environment(spec.name).namespace,
+                "namespace": run_spec.namespace,
                 "object_count": len(bundle.objects),
                 "objects_by_kind": bundle.counts_by_kind(),
                 "images": bundle.images(),

@@ -21,7 +21,7 @@ from .databases import DatabaseResource
 from .keys import NO_RETRY_TAGS, deployed_key, env_pool, env_tags, manifests_key, schema_key
 from .kubernetes import KubernetesResource
 from .records import expected_cluster
-from .resources import bundle_store, latest_digest
+from .resources import PlatformManifests, bundle_store, latest_digest
 
 
 class DeployConfig(dg.Config):
@@ -157,6 +157,7 @@ def deploy_definitions(
     with one Nothing input named `after` (the smoke step), ends the rollback job when given."""
     env = spec.name
     key = deployed_key(env)
+    loaded = spec
 
     @dg.asset(
         key=key,
@@ -178,7 +179,10 @@ def deploy_definitions(
         kubernetes: KubernetesResource,
         databases: DatabaseResource,
         backups: BackupStorageResource,
+        manifests: PlatformManifests,
     ):
+        # The run's environments.yaml, the one its bundle was rendered and checked with.
+        spec = manifests.run_environment(loaded)
         mode = config.mode
         if mode == "plan":
             previous_digest = latest_digest(context.instance, key)

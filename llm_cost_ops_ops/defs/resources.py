@@ -51,6 +51,25 @@ class PlatformManifests(dg.ConfigurableResource):
         except KeyError:
             raise ConfigError(f"{self.root / 'environments.yaml'}: no environment named {name!r}") from None
 
+    def run_environment(self, loaded: EnvironmentSpec) -> EnvironmentSpec:
+        """`loaded` as this run's environments.yaml defines it (a `project_dir` override included),
+        so a whole run reads one file. Raises ConfigError when that file would send the run
+        somewhere the loaded definitions (their jobs, locks and sensors) do not: another namespace
+        or cluster."""
+        spec = self.environment(loaded.name)
+        for field, here, there in (
+            ("namespace", spec.namespace, loaded.namespace),
+            ("deploy.kube_context", spec.deploy.kube_context, loaded.deploy.kube_context),
+            ("deploy.cluster_id", spec.deploy.cluster_id, loaded.deploy.cluster_id),
+        ):
+            if here != there:
+                raise ConfigError(
+                    f"{self.root / 'environments.yaml'}: {loaded.name}.{field} is {here!r} there but "
+                    f"{there!r} in the loaded code location; a run never changes where it writes "
+                    "(load the code location from that project instead)"
+                )
+        return spec
+
     def render(self, name: str) -> RenderedBundle:
         """Render one environment with its renderer, kustomize or Helm (without the database
         component when the environment's database is external); raises RenderError with one line

@@ -13,7 +13,8 @@ Cases:
 - PlatformManifests refuses an environment that is not in environments.yaml;
 - a `project_dir` override holds for the whole run: definitions built from this checkout, run on a
   copy whose environments.yaml and overlay both say 3 staging replicas, check the copy's render
-  against the copy's contract (passes), and the asset records the copy's namespace.
+  against the copy's contract (passes); an override that moves staging to another namespace fails
+  the staging bundle with one line before anything renders.
 """
 
 from __future__ import annotations
@@ -210,17 +211,27 @@ def test_project_dir_override_holds_for_the_whole_run(project_copy, project_root
     environments = project_copy / "environments.yaml"
     text = environments.read_text()
     assert text.count("      replicas: 2\n") == 1
-    environments.write_text(
-        text.replace("      replicas: 2\n", "      replicas: 3\n").replace(
-            "namespace: llm-cost-ops-staging", "namespace: llm-cost-ops-qa"
-        )
-    )
-    overlay.write_text(overlay.read_text().replace("llm-cost-ops-staging", "llm-cost-ops-qa"))
+    environments.write_text(text.replace("      replicas: 2\n", "      replicas: 3\n"))
 
     result, ran = _run_with_downstream(project_copy, tmp_path, specs_from=project_root)
 
     failed = {key for key, ev in _evaluations(result).items() if not ev.passed}
     assert failed == set(), [ev.description for ev in _evaluations(result).values() if not ev.passed]
-    staging = _materializations(result)["staging_manifests"]
-    assert staging.metadata["namespace"].value == "llm-cost-ops-qa"
     assert sorted(ran) == ["dev", "staging"]
+
+
+def test_an_override_never_moves_where_a_run_writes(project_copy, project_root, tmp_path):
+    environments = project_copy / "environments.yaml"
+    environments.write_text(
+        environments.read_text().replace("namespace: llm-cost-ops-staging", "namespace: llm-cost-ops-qa")
+    )
+
+    result, ran = _run_with_downstream(project_copy, tmp_path, specs_from=project_root)
+
+    [failure] = [e for e in result.get_step_failure_events() if e.step_key == "staging_manifests"]
+    message = failure.step_failure_data.error.cause.message.strip()
+    assert message.endswith(
+        "staging.namespace is 'llm-cost-ops-qa' there but 'llm-cost-ops-staging' in the loaded code "
+        "location; a run never changes where it writes (load the code location from that project instead)"
+    )
+    assert "staging_manifests" not in _materializations(result) and ran == ["dev"]

@@ -8,8 +8,10 @@ Scheduled backups are the chain retention keeps; a backup taken by hand never pu
 of the last N days keeps both its newest scheduled backup and its newest manual one, and a week's
 or month's keeper is its newest scheduled backup (the newest of any kind only where the period has
 no scheduled one). So a manual backup on the day of the nightly one deletes nothing it would not
-have deleted anyway, and every deletion is named in the plan. Backups whose manifest cannot be read, or whose objects are missing,
-are never deleted here: that needs a person. Incomplete backups (objects without a manifest) and
+have deleted anyway, and every deletion is named in the plan.
+
+Backups whose manifest cannot be read, or whose objects are missing, are never deleted here: that
+needs a person. Incomplete backups (objects without a manifest) and
 pending multipart uploads are cleaned once older than `incomplete_after`, so a backup still
 being written is left alone.
 """

@@ -54,7 +54,11 @@ SLACK_TOKEN = "slackTok3nABC"
 
 def _launch(job: str, args: list[str], dsn: str, home: Path, project_root: Path) -> str:
     env = {**os.environ, **OTHER_SECRETS, "DAGSTER_HOME": str(home), "LLM_COST_OPS_OPS_DEV_DATABASE_URL": dsn}
-    for name in ("LLM_COST_OPS_OPS_ROOT", "LLM_COST_OPS_OPS_WEBHOOK_URL", "LLM_COST_OPS_OPS_SLACK_WEBHOOK_URL"):
+    for name in (
+        "LLM_COST_OPS_OPS_ROOT",
+        "LLM_COST_OPS_OPS_WEBHOOK_URL",
+        "LLM_COST_OPS_OPS_SLACK_WEBHOOK_URL",
+    ):
         env.pop(name, None)
     env.pop("LLM_COST_OPS_OPS_BACKUP_BUCKET", None)  # the local store: the DSN fails first anyway
     done = subprocess.run(

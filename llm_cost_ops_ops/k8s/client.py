@@ -341,7 +341,9 @@ class Kube:
             raise
         return True
 
-    def read_pod_log(self, namespace: str, pod: str, container: str = "", tail_lines: int = 20) -> PodLog:
+    def read_pod_log(
+        self, namespace: str, pod: str, container: str = "", tail_lines: int = 20, *, timestamps: bool = False
+    ) -> PodLog:
         """The last lines of a container's log, best effort: one short attempt, never retried.
 
         A log is evidence for a verdict the pod's status already gives, so a kubelet that cannot
@@ -351,6 +353,7 @@ class Kube:
         core = k8s_client.CoreV1Api(self.api_client)
         kwargs: dict[str, Any] = {
             "tail_lines": tail_lines,
+            "timestamps": timestamps,  # each line prefixed with its RFC 3339 time (nanoseconds)
             "_preload_content": False,  # client 36 otherwise returns the bytes' repr as a string
             "_request_timeout": LOG_READ_TIMEOUT,
         }

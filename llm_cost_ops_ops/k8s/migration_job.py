@@ -33,8 +33,8 @@ CONTAINER = "migrate"
 RUN_ID_ANNOTATION = "llm-cost-ops-ops/dagster-run-id"
 POD_LABELS = MIGRATION_POD_LABELS
 DEFAULT_COMMAND = ("sqlx", "migrate", "run")
-# Enough for any migration run's log: the whole log is re-read each poll and only new lines emitted.
-LOG_READ_LINES = 100_000
+LOG_WINDOW = 64  # lines a poll reads (more only when all of them are new)
+LOG_READ_LINES = 100_000  # the most one poll reads
 
 
 @dataclass(frozen=True)
@@ -143,13 +143,27 @@ def migration_job_manifest(spec: MigrationJobSpec, run_id: str) -> dict[str, Any
     }
 
 
+def _stamped(line: str) -> tuple[tuple[str, str], str]:
+    """(sortable time, text) of a line read with timestamps=True ('2026-12-02T05:00:00.1234Z text')."""
+    stamp, _, text = line.partition(" ")
+    seconds, _, fraction = stamp.rstrip("Z").partition(".")
+    return (seconds, fraction.ljust(9, "0")), text
+
+
 class _LogStream:
-    """Emits each new line of the Job's pod log once, across polls."""
+    """Emits each new line of the Job's pod log once, across polls.
+
+    A poll reads only the newest LOG_WINDOW lines, with their timestamps, and emits those newer
+    than the last line seen; only when every line of the window is new (more were written since
+    the last poll than it holds) does it read a larger tail, up to LOG_READ_LINES.
+    """
 
     def __init__(self, kube: Kube, namespace: str, log: Callable[[str], None]):
         self.kube, self.namespace, self.log = kube, namespace, log
         self.pod = ""
         self.lines: list[str] = []
+        self.seen: tuple[str, str] = ("", "")  # the time of the newest line emitted
+        self.seen_at_time = 0  # lines emitted with exactly that time
         self.error = ""  # why the last read failed (best effort: a verdict never waits for a log)
 
     def last(self, pod: dict[str, Any] | None, count: int) -> str:
@@ -158,23 +172,37 @@ class _LogStream:
             return " | ".join(lines)
         return f"(logs could not be read: {self.error})" if self.error else "(none)"
 
+    def _fresh(self, text: str) -> list[tuple[tuple[str, str], str]]:
+        entries = [_stamped(line) for line in text.splitlines()]
+        fresh = [e for e in entries if e[0] > self.seen]
+        same = [e for e in entries if e[0] == self.seen][self.seen_at_time :]
+        return same + fresh
+
     def read(self, pod: dict[str, Any]) -> None:
         name = pod["metadata"]["name"]
         if (pod.get("status") or {}).get("phase") in (None, "Pending"):
             return  # no container has started: there is no log yet
         if name != self.pod:
-            self.pod, self.lines = name, []
-        read = self.kube.read_pod_log(self.namespace, name, CONTAINER, LOG_READ_LINES)
-        if read.error:
-            if read.error != self.error:
-                self.log(f"{name}: logs could not be read: {read.error}")
-            self.error = read.error
-            return
+            self.pod, self.lines, self.seen, self.seen_at_time = name, [], ("", ""), 0
+        window = LOG_WINDOW
+        while True:
+            read = self.kube.read_pod_log(self.namespace, name, CONTAINER, window, timestamps=True)
+            if read.error:
+                if read.error != self.error:
+                    self.log(f"{name}: logs could not be read: {read.error}")
+                self.error = read.error
+                return
+            fresh = self._fresh(read.text)
+            whole = len(read.text.splitlines())
+            if len(fresh) < whole or whole < window or window >= LOG_READ_LINES:
+                break
+            window = min(window * 10, LOG_READ_LINES)  # the window may have skipped lines
         self.error = ""
-        fresh = read.text.splitlines()[len(self.lines) :]
-        for line in fresh:
+        for stamp, line in fresh:
             self.log(f"{name}: {line}")
-        self.lines.extend(fresh)
+            self.lines.append(line)
+            self.seen_at_time = self.seen_at_time + 1 if stamp == self.seen else 1
+            self.seen = stamp
 
 
 def _condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:

@@ -19,6 +19,9 @@ Cases:
   reach PostgreSQL on 5432 (an unlabelled pod they do not);
 - a pod that succeeds: every log line streamed once, in order, across polls; the result names the
   Job and pod and carries the log;
+- a long log (1,210 lines, repeated lines among them, one burst of 400 between two polls): every
+  line streamed once, in order, and all polls together transfer under a tenth of what re-reading
+  the whole log each poll would;
 - a pod that fails: MigrationJobFailed with exit code 1, the last log lines, the Job's reason;
 - the same run again (a retried step) follows the existing Job instead of creating a second one;
 - an image that cannot be pulled: MigrationJobFailed naming the pull error at once, Job deleted;
@@ -44,6 +47,7 @@ from llm_cost_ops_ops.k8s.errors import MigrationJobFailed, MigrationJobTimeout
 from llm_cost_ops_ops.k8s.migration_job import (
     JobTiming,
     MigrationJobSpec,
+    _LogStream,
     migration_job_name,
     run_migration_job,
 )
@@ -213,6 +217,38 @@ def test_success_streams_the_log(harness: Harness):
     assert result.log_lines == tuple(SQLX_LOG) and result.duration_seconds > 0
     command = " ".join(_pod_spec(harness.job())["containers"][0]["command"])
     assert harness.seen[0].startswith(f"created Job {NS}/{result.name}: {command} in {IMAGE}")
+
+
+def test_a_long_log_is_read_incrementally(harness: Harness):
+    lines = [f"line {n}" if n % 7 else "the same line again" for n in range(1210)]
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "migrate-pod", "namespace": NS},
+        "spec": {"containers": [{"name": "migrate", "image": IMAGE}]},
+        "status": {"phase": "Running"},
+    }
+    harness.server.seed(pod)
+    transferred: list[int] = []
+    read = harness.kube.read_pod_log
+
+    def counted(*args, **kwargs):
+        log = read(*args, **kwargs)
+        transferred.append(len(log.text.splitlines()))
+        return log
+
+    harness.kube.read_pod_log = counted  # type: ignore[method-assign]
+    stream = _LogStream(harness.kube, NS, harness.seen.append)
+    written, whole_rereads = 0, 0
+    for poll in range(60):
+        written = min(len(lines), written + (400 if poll == 10 else 20))
+        whole_rereads += written  # what reading the whole log each poll would transfer
+        harness.server.set_pod_log(NS, "migrate-pod", "".join(f"{line}\n" for line in lines[:written]))
+        stream.read(pod)
+
+    assert harness.seen == [f"migrate-pod: {line}" for line in lines]
+    assert stream.lines == lines
+    assert sum(transferred) < whole_rereads / 10, (sum(transferred), whole_rereads)
 
 
 def test_failure_carries_exit_code_and_last_lines(

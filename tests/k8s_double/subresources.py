@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 
 from . import status
 from .patches import PatchError, json_patch, merge_patch
@@ -67,13 +68,32 @@ class PodLogs:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._text: dict[tuple[str, str, str | None, bool], str] = {}
+        # When each line was written, as the kubelet records it (served with `timestamps=true`): a
+        # text set again keeps the times of the lines it starts with, new lines get the time now.
+        self._times: dict[tuple[str, str, str | None, bool], list[str]] = {}
 
     def set(self, namespace: str, pod: str, text: str, container: str | None, previous: bool) -> None:
+        key = (namespace, pod, container, previous)
         with self._lock:
-            self._text[(namespace, pod, container, previous)] = text
+            old = self._text.get(key, "").splitlines()
+            lines = text.splitlines()
+            kept = 0
+            while kept < min(len(old), len(lines)) and old[kept] == lines[kept]:
+                kept += 1
+            times = self._times.get(key, [])[:kept]
+            for _ in lines[kept:]:
+                now = time.time_ns()
+                times.append(
+                    time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 10**9)) + f".{now % 10**9:09d}Z"
+                )
+            self._text[key], self._times[key] = text, times
+
+    def _stamped(self, key: tuple[str, str, str | None, bool], text: str) -> str:
+        times = self._times.get(key, [])
+        return "".join(f"{times[i]} {line}" for i, line in enumerate(text.splitlines(keepends=True)))
 
     def read(self, resources: Resources, target: Target, query: dict) -> str:
-        """The log text after `container`, `previous`, `tailLines` and `limitBytes`."""
+        """The log text after `container`, `previous`, `timestamps`, `tailLines` and `limitBytes`."""
         pod = resources.get(target)
         names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
         container = query.get("container")
@@ -83,9 +103,13 @@ class PodLogs:
         if not container and len(names) == 1:
             container = names[0]
         with self._lock:
-            text = self._text.get((target.namespace, target.name, container, previous))
+            key = (target.namespace, target.name, container, previous)
+            text = self._text.get(key)
             if text is None:
-                text = self._text.get((target.namespace, target.name, None, previous))
+                key = (target.namespace, target.name, None, previous)
+                text = self._text.get(key)
+            if text is not None and (query.get("timestamps") or "").lower() in ("true", "1"):
+                text = self._stamped(key, text)
         if not container and text is None:
             raise status.bad_request(
                 f"a container name must be specified for pod {target.name}, "

@@ -97,7 +97,7 @@ def canonical_resources(body: Any) -> Any:
         return [canonical_resources(item) for item in body]
     if not isinstance(body, dict):
         return body
-    out = {}
+    out: dict[str, Any] = {}
     for key, item in body.items():
         if key == "resources" and isinstance(item, dict):
             out[key] = {

@@ -7,6 +7,8 @@ current overlay, so a heal after a rollback does not roll the environment forwar
 
 # No `from __future__ import annotations`: Dagster reads context and resource annotations.
 
+from typing import Any
+
 import dagster as dg
 
 from ..environments import EnvironmentSpec
@@ -52,7 +54,7 @@ def heal_definitions(spec: EnvironmentSpec) -> dg.Definitions:
         changed = {
             o.ref: o.action for o in healed.deploy.outcomes() if o.action not in ("unchanged", "skipped")
         }
-        summary = {
+        summary: dict[str, Any] = {
             "healed_to_revision": healed.target.revision,
             "digest": healed.target.digest,
             "reapplied": dg.MetadataValue.json(changed),

@@ -31,7 +31,8 @@ def check_promoted_checks(instance: dg.DagsterInstance, source: str, release: Re
         records = instance.get_records_for_run(
             run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
         ).records
-        evaluations = [r.event_log_entry.dagster_event.event_specific_data for r in records]
+        events = [r.event_log_entry.dagster_event for r in records]
+        evaluations = [e.event_specific_data for e in events if e is not None]
         evaluations = [e for e in evaluations if e.asset_key in keys]
         if evaluations:
             break

@@ -195,7 +195,8 @@ def self_heal_sensor(
         # The record's status enum is not exported by dagster; its value is stable.
         if record is None or record.status.value != "FAILED":
             return dg.SkipReason(f"{env}: the latest drift check found no drift")
-        evaluation = record.event.dagster_event.asset_check_evaluation_data if record.event else None
+        event = record.event.dagster_event if record.event else None
+        evaluation = event.asset_check_evaluation_data if event else None
         if not was_evaluated(evaluation):
             return dg.SkipReason(f"{env}: the latest drift check was not evaluated; nothing to heal")
         busy = operation_in_progress(context.instance, env)

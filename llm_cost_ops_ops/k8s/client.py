@@ -30,6 +30,7 @@ from .errors import TRANSIENT_STATUS, ApiError, NotConfigured
 T = TypeVar("T")
 JsonItems = list[dict[str, Any]]  # named here: inside Kube, `list` is the method
 FIELD_MANAGER = "llm-cost-ops-ops"
+JsonPatch = list[dict[str, Any]]  # RFC 6902 operations (named here: `Kube.list` shadows `list` in the class)
 _TRANSIENT_IO = (
     urllib3.exceptions.ProtocolError,
     urllib3.exceptions.TimeoutError,
@@ -292,7 +293,7 @@ class Kube:
         return self._write("replace", body)
 
     def json_patch(
-        self, api_version: str, kind: str, name: str, namespace: str, ops: list[dict[str, Any]]
+        self, api_version: str, kind: str, name: str, namespace: str, ops: JsonPatch
     ) -> dict[str, Any]:
         """An RFC 6902 JSON patch (removes what server-side apply cannot: another manager's fields)."""
         res = self._res(api_version, kind)

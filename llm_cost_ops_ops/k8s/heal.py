@@ -80,7 +80,7 @@ def execute_heal(
                 continue
             live = kube.get(body["apiVersion"], body["kind"], meta["name"], meta.get("namespace", ""))
             additions = foreign_additions(body, live) if live else []
-            if additions:
+            if live is not None and additions:
                 kube.json_patch(
                     body["apiVersion"], body["kind"], meta["name"], meta.get("namespace", ""),
                     removal_patch(live, additions),

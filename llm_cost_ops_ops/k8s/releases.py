@@ -178,8 +178,7 @@ def execute_release(
             return result, latest  # a no-op redeploy of the running release: nothing to record
         if not held:
             take_lease()  # the ledger is written under the Lease too
-        recorded = ledger.record(release_of("healthy", f"{result.counts()}", migrations))
-        return result, recorded
+        return result, ledger.record(release_of("healthy", f"{result.counts()}", migrations))
     except (DryRunRejected, FieldConflict):
         raise  # refused before any write (also under the Lease): no release to record
     except Exception as exc:

@@ -52,7 +52,7 @@ class BackupResult:
     def throughput_mb_per_second(self) -> float:
         return self.manifest.dump.raw_bytes / 1e6 / max(self.duration_seconds, 1e-9)
 
-    def metadata(self) -> dict[str, str | int | float]:
+    def metadata(self) -> dict[str, str | int | float | list[str]]:
         m = self.manifest
         return {
             "backup_id": m.backup_id,

@@ -55,7 +55,10 @@ class PlatformManifests(dg.ConfigurableResource):
         """`loaded` as this run's environments.yaml defines it (a `project_dir` override included),
         so a whole run reads one file. Raises ConfigError when that file would send the run
         somewhere the loaded definitions (their jobs, locks and sensors) do not: another namespace
-        or cluster."""
+        or cluster. Without an override the loaded spec is the run's: the definitions were built
+        from this checkout's file, and a file edited since is read when the code location reloads."""
+        if not self.project_dir or self.root == project_root():
+            return loaded
         spec = self.environment(loaded.name)
         for field, here, there in (
             ("namespace", spec.namespace, loaded.namespace),

@@ -34,6 +34,7 @@ from llm_cost_ops_ops.defs.smoke import SmokeResource, smoke_after_rollback, smo
 from llm_cost_ops_ops.environments import load_environments
 from llm_cost_ops_ops.k8s.client import Kube, load_api_client
 from tests.app_stub import AppStub
+from tests.environment_files import write_environment
 from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e, pytest.mark.slow]
@@ -110,6 +111,8 @@ def world(tmp_path, project_root, control_plane, cluster_kubeconfig, cluster_nam
             }
         )
         specs = {**specs, "staging": spec}
+        for tree in (good, bad):  # each tree's run reads this spec, as its definitions do
+            write_environment(tree, spec)
         resources = {
             "kubernetes": KubernetesResource(kubeconfig=str(cluster_kubeconfig)),
             "smoke": SmokeResource(

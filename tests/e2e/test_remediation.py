@@ -37,6 +37,7 @@ from llm_cost_ops_ops.defs.sensors import sensor_definitions
 from llm_cost_ops_ops.defs.smoke import SmokeResource, smoke_after_rollback, smoke_definitions
 from llm_cost_ops_ops.k8s.client import Kube
 from tests.app_stub import AppStub
+from tests.environment_files import write_environment
 from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
@@ -104,6 +105,7 @@ def world(tmp_path, project_root, env_specs, k8s_server, k8s_controllers, k8s_ku
             }
         )
         specs = {**env_specs, "staging": spec}
+        write_environment(copy, spec)  # the bad tree's run reads this spec, as its definitions do
         resources = {
             "kubernetes": KubernetesResource(kubeconfig=str(k8s_kubeconfig), backoff_initial_seconds=0.01),
             "smoke": SmokeResource(

@@ -199,15 +199,27 @@ def environment_status(
     return f"**{environment}**\n\n{table}", values
 
 
-def status_sensor(spec: EnvironmentSpec, clock=time.time) -> dg.SensorDefinition:
+def status_materialization(
+    instance: dg.DagsterInstance, spec: EnvironmentSpec, checks: list[dg.AssetCheckKey], now: float
+) -> dg.AssetMaterialization:
+    """`<env>_status` as of `now`, from this instance's records."""
+    table, values = environment_status(instance, spec.name, checks, now, spec.backups.verified_max_age_days)
+    return dg.AssetMaterialization(
+        asset_key=status_key(spec.name), metadata={"status": dg.MetadataValue.md(table), **values}
+    )
+
+
+def status_sensor(
+    spec: EnvironmentSpec, checks: list[dg.AssetCheckKey] | None = None, clock=time.time
+) -> dg.SensorDefinition:
     """After any finished run of the environment (a deploy, backup, drill, check, ...; or a run of
-    every environment such as `render_and_check`), one `status_<env>` run."""
+    every environment such as `render_and_check`), `<env>_status` materialized by the sensor itself:
+    no run, so nothing waits in the queue for a daemon (the CLI's own daemon stops with its run)."""
     env = spec.name
     job_name = status_job_name(env)
 
     @dg.sensor(
         name=f"status_refresh_{env}",
-        job_name=job_name,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Refreshes {env}_status after every finished run of {env} (reads this instance only).",
@@ -233,9 +245,9 @@ def status_sensor(spec: EnvironmentSpec, clock=time.time) -> dg.SensorDefinition
                 skip_reason=dg.SkipReason(f"{env}: no run of {env} finished since the last refresh"),
                 cursor=cursor,
             )
-        newest = relevant[0]
-        request = dg.RunRequest(run_key=f"status:{env}:{newest.run_id}", job_name=job_name)
-        return dg.SensorResult(run_requests=[request], cursor=cursor)
+        context.log.info(f"{env}: refreshing {env}_status after run {relevant[0].run_id}")
+        status = status_materialization(context.instance, spec, checks or [], clock())
+        return dg.SensorResult(asset_events=[status], cursor=cursor)
 
     return _sensor
 
@@ -258,11 +270,9 @@ def status_definitions(spec: EnvironmentSpec, check_keys: Iterable[dg.AssetCheck
         "Dagster instance, refreshed after every run of the environment.",
     )
     def _status(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        table, values = environment_status(
-            context.instance, env, checks, time.time(), spec.backups.verified_max_age_days
-        )
-        context.log.info(table)
-        return dg.MaterializeResult(metadata={"status": dg.MetadataValue.md(table), **values})
+        status = status_materialization(context.instance, spec, checks, time.time())
+        context.log.info(str(status.metadata["status"].value))
+        return dg.MaterializeResult(metadata=status.metadata)
 
     job = dg.define_asset_job(
         status_job_name(env),
@@ -270,4 +280,4 @@ def status_definitions(spec: EnvironmentSpec, check_keys: Iterable[dg.AssetCheck
         tags=operation_tags(env, "status"),
         description=f"Refresh {env}_status from this instance's records (no cluster or database calls).",
     )
-    return dg.Definitions(assets=[_status], jobs=[job], sensors=[status_sensor(spec)])
+    return dg.Definitions(assets=[_status], jobs=[job], sensors=[status_sensor(spec, checks)])

@@ -9,9 +9,10 @@ Cases:
 - one failing check and one not evaluated turn "checks pass" to no and name both;
 - a deploy's migration wave applied after the ledger was read raises the version shown;
 - a verified backup older than the environment's verified_max_age_days is marked STALE;
-- the sensor requests one status_dev run after a finished dev run (and after a run of every
-  environment, which has no env tag), none after a staging run or after status_dev itself, and
-  none on the next tick once the cursor moved past the run.
+- the sensor materializes dev_status itself (no run) after a finished dev run, with the table
+  of that moment (and after a run of every environment, which has no env tag); nothing after a
+  staging run or after status_dev itself, and nothing on the next tick once the cursor moved past
+  the run.
 """
 
 from __future__ import annotations
@@ -151,22 +152,24 @@ def _tick(instance, cursor: str | None):
 
 def test_sensor_refreshes_after_a_run_of_the_environment(instance):
     first = _tick(instance, None)
-    assert not first.run_requests and "no run finished" in first.skip_message
+    assert not first.asset_events and "no run finished" in first.skip_message
 
     _finished_run(instance, {"env": "staging", "operation": "backup"})
     _finished_run(instance, {"env": "dev", "operation": "status"}, name="status_dev")
     others = _tick(instance, None)
-    assert not others.run_requests and "no run of dev finished" in others.skip_message
+    assert not others.asset_events and "no run of dev finished" in others.skip_message
 
-    backup = _finished_run(instance, {"env": "dev", "operation": "backup"})
+    _finished_run(instance, {"env": "dev", "operation": "backup"})
     after_backup = _tick(instance, others.cursor)
-    [request] = after_backup.run_requests
-    assert request.job_name == "status_dev" and request.run_key == f"status:dev:{backup}"
-    assert not _tick(instance, after_backup.cursor).run_requests
+    assert not after_backup.run_requests
+    [status] = after_backup.asset_events
+    assert status.asset_key == status_key("dev")
+    assert "never (no release recorded in this instance)" in status.metadata["status"].value
+    assert not _tick(instance, after_backup.cursor).asset_events
 
-    every = _finished_run(instance, {"operation": "render"}, name="render_and_check")
-    [request] = _tick(instance, after_backup.cursor).run_requests
-    assert request.run_key == f"status:dev:{every}"
+    _finished_run(instance, {"operation": "render"}, name="render_and_check")
+    [status] = _tick(instance, after_backup.cursor).asset_events
+    assert status.asset_key == status_key("dev")
 
 
 def test_every_environment_has_a_status_asset_job_and_sensor():
@@ -176,5 +179,5 @@ def test_every_environment_has_a_status_asset_job_and_sensor():
         job = defs.resolve_job_def(f"status_{env}")
         assert job.asset_layer.executable_asset_keys == {status_key(env)}
         sensor = defs.resolve_sensor_def(f"status_refresh_{env}")
-        assert sensor.job_name == f"status_{env}"
+        assert not sensor.has_jobs  # it materializes the status itself; the job is for a person
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING

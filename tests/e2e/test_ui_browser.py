@@ -11,7 +11,7 @@ Cases:
 - the `render_and_check_dev` job, reached from the Jobs page, opens its launchpad with no config
   errors, "Materialize" launches a run, and the run page shows the run reach "Success", with the
   asset step and its four blocking check steps succeeded and none errored;
-- after that run, the daemon's `status_refresh_dev` sensor runs `status_dev`, and the `dev_status`
+- after that run, the daemon's `status_refresh_dev` sensor materializes `dev_status`, and the `dev_status`
   asset page shows the status table: nothing deployed, the four bundle checks passed and the others
   never ran (so checks do not pass), schema and backup unknown.
 
@@ -259,7 +259,7 @@ def test_launch_render_and_check_dev_from_launchpad(page, dagster_ui: DagsterUI)
 
 def test_environment_status_after_the_run(page, dagster_ui: DagsterUI):
     # Runs after the render run above: the daemon's status_refresh_dev sensor (minimum interval 30 s)
-    # launches status_dev once that run has finished.
+    # materializes dev_status once that run has finished.
     deadline = time.monotonic() + STATUS_TIMEOUT_S
     table = page.locator("table", has_text="checks pass")
     while True:

@@ -8,7 +8,6 @@ duration, in its own process group, and stops the group when done.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -22,11 +21,12 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.scheduler.instigation import InstigatorState, InstigatorStatus, InstigatorType, TickStatus
 
+from .children import own_group_dying_with_parent
+
 # The daemon beats every 30 s; a beat older than this means no daemon is running.
 HEARTBEAT_FRESH_SECONDS = 75.0
 NEEDED_DAEMONS = ("QUEUED_RUN_COORDINATOR", "SENSOR")
 NOTIFIER_SENSOR = "notify_run_failures"
-_PR_SET_PDEATHSIG = 1
 
 
 def daemon_running(instance: dg.DagsterInstance, now: float | None = None) -> bool:
@@ -36,15 +36,6 @@ def daemon_running(instance: dg.DagsterInstance, now: float | None = None) -> bo
     return all(
         name in beats and now - beats[name].timestamp < HEARTBEAT_FRESH_SECONDS for name in NEEDED_DAEMONS
     )
-
-
-def _own_group_dying_with_parent() -> None:
-    os.setpgrp()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 @dataclass
@@ -65,7 +56,7 @@ class OwnDaemon:
             stdin=subprocess.DEVNULL,
             stdout=None if echo else handle,
             stderr=None if echo else subprocess.STDOUT,
-            preexec_fn=_own_group_dying_with_parent,
+            preexec_fn=own_group_dying_with_parent,
         )
         os.close(handle)
         return cls(process, Path(name), time.time())

@@ -10,31 +10,15 @@ launcher interrupts it, waits, then ends whatever of its group is left (code ser
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from .children import die_with_parent, own_group_dying_with_parent
+
 SHUTDOWN_SECONDS = 6.0
-_PR_SET_PDEATHSIG = 1
-
-
-def _child_setup() -> None:
-    os.setpgrp()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
-def _die_with_parent() -> None:
-    # Started from make through uv, the launcher ends when what started it is killed.
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def stop_group(process: subprocess.Popen, grace: float = SHUTDOWN_SECONDS) -> None:
@@ -55,7 +39,7 @@ def stop_group(process: subprocess.Popen, grace: float = SHUTDOWN_SECONDS) -> No
 
 def run_dev(workspace: Path, host: str, port: str) -> int:
     """Run `dagster dev` on `workspace` until it exits or this process gets SIGINT/SIGTERM."""
-    _die_with_parent()
+    die_with_parent()  # started from make through uv: end when that is killed
     binary = Path(sys.executable).with_name("dagster")
     command = [
         str(binary) if binary.exists() else "dagster",
@@ -74,7 +58,7 @@ def run_dev(workspace: Path, host: str, port: str) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, preexec_fn=_child_setup)
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, preexec_fn=own_group_dying_with_parent)
     try:
         while process.poll() is None and not stopping:
             with contextlib.suppress(subprocess.TimeoutExpired):

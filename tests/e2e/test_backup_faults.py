@@ -9,6 +9,8 @@ Cases:
   multipart upload aborted, no object, no manifest, nothing pending
 - the manifest write failing: the dump and globals objects are removed again, no manifest
 - pg_dump killed mid-stream: DumpFailed, the multipart upload aborted, nothing visible
+- the globals failing while the database dump streams beside them: DumpFailed naming pg_dumpall,
+  the finished database dump removed again, nothing visible
 - a download cut mid-stream resumes with a ranged GET and the restore drill passes
 - retention never deletes because of a failure: a failed run leaves nothing to clean, and when the
   store cannot be listed the retention run fails before deleting anything
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,7 +33,7 @@ from psycopg import sql
 from llm_cost_ops_ops.postgres.backup import run_backup
 from llm_cost_ops_ops.postgres.backup_errors import DumpFailed
 from llm_cost_ops_ops.postgres.drill import run_restore_drill
-from llm_cost_ops_ops.postgres.dump import DumpStream, LocalPgDump
+from llm_cost_ops_ops.postgres.dump import DumpStream, LocalPgDump, ProcessStream
 from llm_cost_ops_ops.postgres.restore import drop_database
 from llm_cost_ops_ops.storage.catalog import read_catalog
 from llm_cost_ops_ops.storage.errors import StorageUnavailable
@@ -154,6 +157,20 @@ def test_pg_dump_killed_mid_stream(store: S3Store, proxy: FaultProxy, big_dsn: s
     with pytest.raises(DumpFailed, match="killed by signal SIGKILL"):
         run_backup(store, big_dsn, env="prod", run_id="killed", source=KillingSource(big_dsn, 17 * MIB))
     assert any(upload_part(m, p) for m, p in proxy.requests)  # it had got as far as a part
+    assert_nothing_visible(store)
+
+
+class FailingGlobals(LocalPgDump):
+    """Local pg_dump whose globals dump exits 3 after a message (not a permission problem)."""
+
+    def dump_globals(self, *, role_passwords: bool = False) -> DumpStream:
+        script = "import sys; sys.stderr.write('pg_dumpall: error: out of memory\\n'); sys.exit(3)"
+        return ProcessStream([sys.executable, "-c", script], dict(os.environ), "pg_dumpall --globals-only")
+
+
+def test_globals_failing_beside_the_dump_leaves_nothing(store: S3Store, big_dsn: str) -> None:
+    with pytest.raises(DumpFailed, match=r"pg_dumpall --globals-only exited with status 3: .*out of memory"):
+        run_backup(store, big_dsn, env="prod", run_id="no-roles", source=FailingGlobals(big_dsn))
     assert_nothing_visible(store)
 
 

@@ -1,6 +1,7 @@
 """The streamed pipelines between a dump and a stored object, in both directions.
 
-Up: raw bytes -> sha256 (raw) -> zstd -> [AES-256-GCM frames] -> sha256 (stored) -> upload.
+Up: raw bytes -> sha256 (raw) -> (second thread) zstd -> [AES-256-GCM frames] -> sha256 (stored)
+-> upload.
 Down: stored bytes -> sha256 (stored) -> [decrypt] -> zstd -> (second thread) sha256 (raw) ->
 a writer. Nothing is held whole: memory is a few chunks plus the compressor's window, whatever the size.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -23,10 +23,12 @@ from .crypto import EncryptingWriter, EncryptionKey, Writable, decrypt_chunks, i
 from .errors import ChecksumMismatch
 
 READ_SIZE = 1 << 20
-# Compressing on zstd's own worker threads keeps the reading thread free: with threads=0 the
-# compression runs on the thread that also reads the dump and hashes (a 236 MB dump through the
-# pipeline: 0.70 s against 0.47 s).
-DEFAULT_THREADS = max(1, min(4, (os.cpu_count() or 2) - 1))
+# The compression runs on a thread of its own beside the one that reads the dump and hashes it
+# (a 236 MB dump through the pipeline: 0.47 s against 0.70 s on one thread). zstd's own worker
+# threads did that too, but keep a pool of job buffers: 14 MB more peak memory for a 202 MB dump
+# at level 1, and no faster (make bench-backup). More workers are for a machine with cores to spare.
+DEFAULT_THREADS = 0
+_HANDOFF_DEPTH = 2  # chunks queued between the two threads
 WRITE_SIZE = 1 << 20
 _SLICE = 256 * 1024
 
@@ -45,7 +47,7 @@ class Compression:
     # compresses as well or better (3.6x against 3.4x), and speed is what keeps a backup near
     # the pg_dump floor (make bench-backup).
     level: int = 1
-    threads: int = DEFAULT_THREADS
+    threads: int = DEFAULT_THREADS  # zstd's own workers, besides the compressing thread
 
     def describe(self) -> dict[str, object]:
         return {"algorithm": "zstd", "level": self.level, "threads": self.threads}
@@ -82,10 +84,16 @@ def upload_stream(
     compressor = zstandard.ZstdCompressor(level=compression.level, threads=compression.threads)
     writer = compressor.stream_writer(cast(IO[bytes], encryptor or stored), closefd=False)
     raw_hash, raw_size = hashlib.sha256(), 0
-    while chunk := read(read_size):
-        raw_hash.update(chunk)
-        raw_size += len(chunk)
-        writer.write(chunk)
+    compressing = _Handoff(writer, "compress", _HANDOFF_DEPTH)
+    try:
+        while chunk := read(read_size):
+            raw_hash.update(chunk)
+            raw_size += len(chunk)
+            compressing.write(chunk)
+    except BaseException:
+        compressing.stop()
+        raise
+    compressing.close()
     writer.flush(zstandard.FLUSH_FRAME)
     if encryptor is not None:
         encryptor.close()
@@ -104,26 +112,28 @@ def _peek(chunks: Iterable[bytes]) -> tuple[bytes, Iterator[bytes]]:
     return first, rest()
 
 
-class _WriterThread:
-    """Hash, count and write on a second thread. Decompressing and hashing both release the GIL,
-    so the two halves of a restore download overlap instead of taking turns."""
+class _Handoff:
+    """Write to `sink` on a second thread. Compressing, decompressing and hashing all release the
+    GIL, so the two halves of a pipeline overlap instead of taking turns."""
 
-    def __init__(self, sink: Writable, depth: int = 4):
-        self.counted = _Counted(sink)
+    def __init__(self, sink: Writable, name: str, depth: int = 4):
+        self._sink = sink
         self._queue: queue.Queue[bytes | None] = queue.Queue(depth)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="restore-writer", daemon=True)
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
-            if self._error is None:
+            if self._error is None and not self._stopped:
                 try:
-                    self.counted.write(item)
+                    self._sink.write(item)
                 except BaseException as exc:
                     self._error = exc
 
     def write(self, data: bytes) -> int:
+        """Raises what an earlier write on the thread raised."""
         if self._error is not None:
             raise self._error
         self._queue.put(data)
@@ -135,6 +145,12 @@ class _WriterThread:
         self._thread.join()
         if self._error is not None:
             raise self._error
+
+    def stop(self) -> None:
+        """Drop what is still queued and end the thread (the pipeline failed elsewhere)."""
+        self._stopped = True
+        self._queue.put(None)
+        self._thread.join()
 
 
 def _prefetched(chunks: Iterable[bytes], depth: int = 4) -> Iterator[bytes]:
@@ -189,7 +205,8 @@ def download_stream(
 
     head, stream = _peek(counted())
     plain = decrypt_chunks(stream, key, what) if is_encrypted(head) else stream
-    writer = _WriterThread(out)
+    raw = _Counted(out)
+    writer = _Handoff(raw, "restore-writer")
     # write_size: the decompressor's default output step (128 KiB) makes it copy its output
     # over and over; 1 MiB is 5x faster.
     decompressor = zstandard.ZstdDecompressor().decompressobj(write_size=WRITE_SIZE)
@@ -205,7 +222,6 @@ def download_stream(
         writer.close()
     if not decompressor.eof:
         raise ChecksumMismatch(f"{what} is truncated: the compressed stream does not end")
-    raw = writer.counted
     return StreamStats(raw.size, stored_size, raw.hash.hexdigest(), stored_hash.hexdigest())
 
 

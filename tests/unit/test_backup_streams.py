@@ -8,6 +8,8 @@ Cases:
 - upload -> download through the local-directory store: both checksums match; corruption and
   truncation of the stored object are caught
 - the local store never shows a partial file; abort leaves nothing
+- the compressing thread: an upload failing there is raised by upload_stream (not lost, no hang),
+  and a read failing mid-stream is raised as itself with the thread ended
 - S3 part sizing: parts are filled to full size (not one per short read), grow every 1000 parts,
   a small object is a single PutObject, and a failed part aborts the multipart upload
 """
@@ -18,10 +20,12 @@ import base64
 import io
 import os
 import struct
+import threading
 from typing import Any
 
 import pytest
 
+from llm_cost_ops_ops.storage.base import Upload
 from llm_cost_ops_ops.storage.crypto import (
     KEY_ENV,
     EncryptingWriter,
@@ -137,6 +141,47 @@ def test_upload_download_through_local_store(tmp_path: Any, encrypted: bool) -> 
     path.write_bytes(stored[: len(stored) // 2])
     with pytest.raises((ChecksumMismatch, DecryptionFailed)):
         download_stream(store.iter_bytes("dev/x.dump.zst"), io.BytesIO(), key=key, what="x")
+
+
+class _FailingUpload(Upload):
+    def __init__(self, after: int):
+        super().__init__("k")
+        self.after = after
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.bytes_written += len(data)
+        if self.bytes_written > self.after:
+            raise StorageError("upload part 3 of k: gone")
+        return len(data)
+
+    def commit(self) -> None:
+        raise AssertionError("never committed")
+
+    def abort(self) -> None:
+        pass
+
+
+def _threads() -> set[str]:
+    return {t.name for t in threading.enumerate()}
+
+
+def test_failures_on_either_side_of_the_compressing_thread_are_raised() -> None:
+    before = _threads()
+    incompressible = io.BytesIO(os.urandom(8 * 1024 * 1024))
+    with pytest.raises(StorageError, match="upload part 3"):
+        upload_stream(incompressible.read, _FailingUpload(after=3 * 1024 * 1024))
+
+    source = io.BytesIO(os.urandom(4 * 1024 * 1024))
+
+    def broken(size: int) -> bytes:
+        chunk = source.read(size)
+        if not chunk:
+            raise OSError("pipe closed")
+        return chunk
+
+    with pytest.raises(OSError, match="pipe closed"):
+        upload_stream(broken, _FailingUpload(after=1 << 40))
+    assert _threads() <= before
 
 
 def test_local_store_shows_no_partial_file(tmp_path: Any) -> None:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from .. import process_env
 from ..errors import OpsError
 from ..paths import project_root
 from ..redaction import redact
-
-DEFAULT_UI_URL = "http://127.0.0.1:3000"
 
 
 def _job_name(operation: str, environment: str | None) -> str:
@@ -55,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--ui-url",
-        default=os.environ.get("LLM_COST_OPS_OPS_DAGSTER_URL", DEFAULT_UI_URL),
+        default=process_env.dagster_url(),
         help="the Dagster UI for run links (LLM_COST_OPS_OPS_DAGSTER_URL; default %(default)s)",
     )
     dev = commands.add_parser("dev", help="the Dagster UI and daemon (dagster dev) that stop cleanly")
@@ -68,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     workspace = (args.workspace or project_root() / "workspace.yaml").resolve()
-    if not os.environ.get("DAGSTER_HOME"):
+    if not process_env.dagster_home():
         print(
             "DAGSTER_HOME is not set: point it at the instance directory "
             f"(export DAGSTER_HOME={project_root() / 'dagster_home'}; the make targets set it)",

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
+from .. import process_env
 from ..redaction import redact
 from . import daemon as daemons
 from .follow import RunFollower
@@ -110,7 +110,7 @@ class RunCommand:
     def _notify(self, instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
         if self.own is None:
             return  # the running daemon's notifier sees it on its next tick
-        if not any(os.environ.get(name) for name in WEBHOOK_VARIABLES):
+        if not any(process_env.is_set(name) for name in WEBHOOK_VARIABLES):
             self.out(f"no notification: neither {' nor '.join(WEBHOOK_VARIABLES)} is set")
             return
         self.out("waiting for the run-failure notifier's next tick (every 30 s)")

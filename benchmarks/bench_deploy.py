@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from benchmarks.contestants import executable, require
 from llm_cost_ops_ops.bundles.render import kubectl_binary, render_overlay
 from llm_cost_ops_ops.environments import load_environments
 from llm_cost_ops_ops.k8s.client import Kube, load_api_client
@@ -112,9 +113,10 @@ def per_object(counts: dict[str, float], objects: int) -> str:
 def main() -> None:
     root = project_root()
     spec = load_environments()["prod"]
+    # Both contestants up front: no first-deploy figure is printed without its kubectl baseline.
+    executable("kubectl (the baseline)", require("kubectl (the baseline)", kubectl_binary), "make install")
     prod = render_overlay("prod", spec.overlay_path(root), root=root)
-    if binaries.missing():
-        binaries.build()
+    require("the control plane (tests/control_plane)", binaries.build)
     figures: dict[str, list] = {name: [] for name in ("first", "noop", "k_first", "k_again")}
     with tempfile.TemporaryDirectory() as tmp, running_control_plane() as plane:
         for round_ in range(ROUNDS):

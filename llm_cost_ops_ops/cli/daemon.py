@@ -8,13 +8,14 @@ duration, in its own process group, and stops the group when done.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,34 @@ def daemon_running(instance: dg.DagsterInstance, now: float | None = None) -> bo
     return all(
         name in beats and now - beats[name].timestamp < HEARTBEAT_FRESH_SECONDS for name in NEEDED_DAEMONS
     )
+
+
+# Runs a daemon is serving: its process group holds their run workers, so it must outlive them.
+ACTIVE_STATUSES = (
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+)
+FIRST_BEAT_SECONDS = 90.0
+
+
+@contextlib.contextmanager
+def start_lock(home: str | Path) -> Iterator[None]:
+    """One command at a time opens a fresh instance in `home` (creating its storage) and decides
+    whether to start a daemon for it (waiting for its first beat), so two commands started together
+    neither race on the storage's creation nor run two daemons on one run queue."""
+    path = Path(home) / ".llm-cost-ops-ops-daemon.lock"
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def active_runs(instance: dg.DagsterInstance, besides: str = "") -> list[str]:
+    """Ids of the runs of `instance` a daemon still serves (queued, starting, running, canceling)."""
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=list(ACTIVE_STATUSES)))
+    return [run.run_id for run in runs if run.run_id != besides]
 
 
 @dataclass
@@ -63,6 +92,15 @@ class OwnDaemon:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def wait_for_first_beat(self, instance: dg.DagsterInstance, timeout: float = FIRST_BEAT_SECONDS) -> bool:
+        """Whether the daemon beat (run queue and sensors) within `timeout`; False when it exited."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.alive():
+            if daemon_running(instance):
+                return True
+            time.sleep(0.5)
+        return False
 
     def log_tail(self, lines: int = 15) -> str:
         try:

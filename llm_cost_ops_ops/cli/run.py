@@ -72,9 +72,34 @@ class RunCommand:
         self.out = out or (lambda line: print(line, flush=True))
         self.own: daemons.OwnDaemon | None = None
 
-    def _start_daemon(self, instance: dg.DagsterInstance, why: str) -> None:
-        self.own = daemons.OwnDaemon.start(self.request.workspace, echo=self.request.verbose)
-        self.out(f"{why}: started `dagster-daemon run` (pid {self.own.process.pid}) until this run ends")
+    def _ensure_daemon(self, instance: dg.DagsterInstance, why: str) -> None:
+        """Start a daemon unless one beats, deciding under the instance's start lock."""
+        with daemons.start_lock(instance.root_directory):
+            if daemons.daemon_running(instance):
+                return
+            self.own = daemons.OwnDaemon.start(self.request.workspace, echo=self.request.verbose)
+            self.out(f"{why}: started `dagster-daemon run` (pid {self.own.process.pid}) until this run ends")
+            if not self.own.wait_for_first_beat(instance):
+                self._check_daemon()
+                raise SubmitError(
+                    "the dagster-daemon this command started never beat; see `dagster-daemon run`"
+                )
+
+    def _wait_for_other_runs(self, instance: dg.DagsterInstance, run_id: str) -> None:
+        """Keep this command's daemon while it serves other commands' runs: its process group holds
+        their run workers, and stopping it would kill them mid-run."""
+        if self.own is None:
+            return
+        said = False
+        while others := daemons.active_runs(instance, besides=run_id):
+            if not said:
+                self.out(
+                    f"the daemon this command started also serves {len(others)} other run(s) "
+                    f"({', '.join(others[:3])}): it stops when they end"
+                )
+                said = True
+            self._check_daemon()
+            time.sleep(self.request.poll_seconds)
 
     def _stop_daemon(self, instance: dg.DagsterInstance) -> None:
         if self.own is not None:
@@ -143,7 +168,11 @@ class RunCommand:
         run_config = run_config_from_files(request.config_files)
         previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
         run_id = ""
-        with dg.DagsterInstance.get() as instance:
+        with daemons.start_lock(process_env.dagster_home()):
+            instance = dg.DagsterInstance.get()
+            instance.get_runs(limit=1)  # a fresh instance's storage is created here, one command at a time
+            instance.get_daemon_heartbeats()
+        with instance:
             try:
                 if not isinstance(instance.run_coordinator, QueuedRunCoordinator):
                     raise SubmitError(
@@ -151,10 +180,7 @@ class RunCommand:
                         f"{type(instance.run_coordinator).__name__}; runs must go through the run queue "
                         "(QueuedRunCoordinator, the default)"
                     )
-                if not daemons.daemon_running(instance):
-                    self._start_daemon(
-                        instance, f"no Dagster daemon is running for {instance.root_directory}"
-                    )
+                self._ensure_daemon(instance, f"no Dagster daemon is running for {instance.root_directory}")
 
                 def before(run: dg.DagsterRun) -> None:
                     nonlocal run_id
@@ -167,10 +193,11 @@ class RunCommand:
                     self._check_daemon()
                     queued = run.status == dg.DagsterRunStatus.QUEUED
                     if self.own is None and queued and not daemons.daemon_running(instance):
-                        self._start_daemon(instance, "the Dagster daemon stopped beating")
+                        self._ensure_daemon(instance, "the Dagster daemon stopped beating")
                     time.sleep(request.poll_seconds)
                 if run.status == dg.DagsterRunStatus.FAILURE:
                     self._notify(instance, run)
+                self._wait_for_other_runs(instance, run_id)
                 self._stop_daemon(instance)  # its own log lines end before the summary
                 records = instance.get_records_for_run(run_id, limit=100_000).records
                 facts = facts_from_records(run, records, _seconds(instance, run_id))

@@ -8,6 +8,10 @@ Cases:
   (`llm_cost_ops_ops`, so it shows in the job's history), carries the env-lock tag and was enqueued
   and started by the daemon; the notifier posted it to a local webhook receiver before the command
   ended; no process the command started (daemon, code servers, run worker) is left;
+- two commands started together on one instance with no daemon (two dev plan deploys): exactly
+  one starts a daemon (the other sees it beat), the env-lock runs them one after the other (the
+  second starts after the first ended), both succeed, and the daemon's owner keeps it until the
+  other command's run ended, so no run worker is killed; nothing is left;
 (The plan's output: test_cli_deploy.py; -v: test_cli.py.)
 """
 
@@ -118,4 +122,29 @@ def test_failing_run_is_queued_and_notified(project_root, dagster_home):
     assert body["environment"] == "dev"
     assert body["summary"].startswith("llm_cost_ops_ops.postgres.errors.InvalidDsn: ")
     assert BAD_DSN not in str(bodies)
+    assert not _left_over(dagster_home)
+
+
+def test_two_commands_share_one_daemon_and_the_env_lock(project_root, dagster_home):
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
+    for name in ("LLM_COST_OPS_OPS_ROOT", "KUBECONFIG", "LLM_COST_OPS_OPS_WEBHOOK_URL"):
+        env.pop(name, None)
+    command = [str(BIN / "llm-cost-ops-ops"), "run", "deploy", "dev", "-c", "jobs/deploy/dev.plan.yaml"]
+    both = [
+        subprocess.Popen(
+            command, cwd=project_root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=300)[0] for process in both]
+
+    assert [process.returncode for process in both] == [0, 0], outputs
+    assert sum("started `dagster-daemon run`" in output for output in outputs) == 1, outputs
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        runs = instance.get_runs(filters=dg.RunsFilter(job_name="deploy_dev"))
+        assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * 2
+        first, second = sorted(
+            (instance.get_run_record_by_id(run.run_id) for run in runs), key=lambda r: r.start_time
+        )
+        assert second.start_time >= first.end_time  # one env-lock: the second waited in the queue
     assert not _left_over(dagster_home)

@@ -286,3 +286,11 @@ def load_environments(path: Path | None = None) -> dict[str, EnvironmentSpec]:
                 f"{path}:{line}: environments.{name}.deploy.promotion_from: unknown environment {source!r}"
             )
     return specs
+
+
+def environment_named(specs: dict[str, EnvironmentSpec], name: str, path: Path) -> EnvironmentSpec:
+    """`specs[name]`; ConfigError naming the file `path` the specs came from when there is none."""
+    try:
+        return specs[name]
+    except KeyError:
+        raise ConfigError(f"{path}: no environment named {name!r}") from None

@@ -59,12 +59,28 @@ def start_process(
     `user` runs it as that user (root only; the death signal is set after the switch, which
     would clear it). `stop_signal` is what `stop_process` sends its group first (PostgreSQL:
     SIGQUIT, its immediate shutdown)."""
+    process = _spawn(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd, user=user)
+    with _lock:
+        _stop_signals[process.pid] = stop_signal
+    return process
+
+
+def _spawn(
+    args: Sequence[str],
+    *,
+    stdout: IO[bytes] | int | None,
+    stderr: IO[bytes] | int | None,
+    env: dict[str, str] | None,
+    user: str | None,
+    cwd: str | Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Popen an owned process (own group, death signal, stdin closed) and register it for cleanup."""
     install_signal_handlers()
     process = subprocess.Popen(
         list(args),
         stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        stdout=stdout,
+        stderr=stderr,
         env=env,
         cwd=cwd,
         user=user,
@@ -74,7 +90,6 @@ def start_process(
     )
     with _lock:
         _processes.append(process)
-        _stop_signals[process.pid] = stop_signal
     return process
 
 
@@ -123,20 +138,8 @@ def run_process(
 
     ru_maxrss from wait4 includes what the child held between fork and exec (a copy of this
     Python's pages), so it bounds a small program's peak from above."""
-    install_signal_handlers()
     started = time.perf_counter()
-    process = subprocess.Popen(
-        list(args),
-        stdin=subprocess.DEVNULL,
-        stdout=stdout,
-        env=env,
-        user=user,
-        group=user,
-        extra_groups=[] if user else None,
-        preexec_fn=_die_with_parent,
-    )
-    with _lock:
-        _processes.append(process)
+    process = _spawn(args, stdout=stdout, stderr=None, env=env, user=user)
     try:
         if on_start is not None:
             on_start(process.pid)
@@ -199,3 +202,19 @@ def install_signal_handlers() -> None:
             if previous in (signal.SIG_DFL, signal.default_int_handler, None):
                 signal.signal(signum, _on_signal)
     _handlers_installed = True
+
+
+def processes_with_home(home: Path) -> dict[int, str]:
+    """Processes whose environment sets DAGSTER_HOME to `home` (what a test started for that
+    instance, however deep), with their command lines."""
+    found = {}
+    marker = f"DAGSTER_HOME={home}".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if marker in (proc / "environ").read_bytes().split(b"\0"):
+                found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+    return found

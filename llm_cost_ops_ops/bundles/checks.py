@@ -70,7 +70,7 @@ def run_checks(bundle: RenderedBundle, spec: EnvironmentSpec, root: Path) -> lis
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from ..environments import load_environments
+    from ..environments import environment_named, load_environments
     from ..errors import OpsError
     from ..paths import project_root
     from .external_database import for_database_mode
@@ -86,9 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = project_root()
     try:
-        spec = load_environments(root / "environments.yaml").get(args.environment)
-        if spec is None:
-            raise OpsError(f"{root / 'environments.yaml'}: no environment named {args.environment!r}")
+        path = root / "environments.yaml"
+        spec = environment_named(load_environments(path), args.environment, path)
         if args.overlay:
             bundle = render_overlay(spec.name, args.overlay.resolve(), root=root)
         else:

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    from ..environments import load_environments
+    from ..environments import environment_named, load_environments
     from ..errors import OpsError
     from ..paths import project_root
 
@@ -83,9 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = project_root()
     try:
-        spec = load_environments(root / "environments.yaml").get(args.environment)
-        if spec is None:
-            raise OpsError(f"environments.yaml: no environment named {args.environment!r}")
+        path = root / "environments.yaml"
+        spec = environment_named(load_environments(path), args.environment, path)
         if args.renderer:
             spec = spec.model_copy(update={"renderer": args.renderer})
         bundle = render_environment(spec, root)

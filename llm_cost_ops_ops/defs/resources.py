@@ -13,7 +13,7 @@ from ..bundles.model import RenderedBundle
 from ..bundles.renderers import render_environment
 from ..bundles.schema import ensure_known_kinds
 from ..bundles.store import BundleStore
-from ..environments import EnvironmentSpec, load_environments
+from ..environments import EnvironmentSpec, environment_named, load_environments
 from ..errors import ConfigError
 from ..paths import project_root
 from .keys import BUNDLE_CHECKS
@@ -46,10 +46,7 @@ class PlatformManifests(dg.ConfigurableResource):
         return specs
 
     def environment(self, name: str) -> EnvironmentSpec:
-        try:
-            return self.environments()[name]
-        except KeyError:
-            raise ConfigError(f"{self.root / 'environments.yaml'}: no environment named {name!r}") from None
+        return environment_named(self.environments(), name, self.root / "environments.yaml")
 
     def run_environment(self, loaded: EnvironmentSpec) -> EnvironmentSpec:
         """`loaded` as this run's environments.yaml defines it (a `project_dir` override included),

@@ -18,7 +18,6 @@ Cases:
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import dagster as dg
 import pytest
 
 from llm_cost_ops_ops.defs.keys import ENV_LOCK_TAG
+from tests.processes import processes_with_home
 from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -37,11 +37,8 @@ BAD_DSN = "NotADsnButAPassw0rd"
 
 
 @pytest.fixture
-def dagster_home(tmp_path, project_root) -> Path:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(project_root / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    return home
+def dagster_home(queued_dagster_home) -> Path:
+    return queued_dagster_home
 
 
 def _run(args: list[str], project_root: Path, home: Path, **extra: str) -> subprocess.CompletedProcess:
@@ -62,17 +59,7 @@ def _run(args: list[str], project_root: Path, home: Path, **extra: str) -> subpr
 
 def _processes_of(home: Path) -> list[str]:
     """Processes whose environment points at `home` (what the command started)."""
-    found = []
-    marker = f"DAGSTER_HOME={home}".encode()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if marker in (proc / "environ").read_bytes().split(b"\0"):
-                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except OSError:
-            continue
-    return found
+    return list(processes_with_home(home).values())
 
 
 def _left_over(home: Path, seconds: float = 10.0) -> list[str]:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import processes_with_home
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
@@ -32,23 +34,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _pids_of(home: Path) -> dict[int, str]:
-    """Processes whose environment points at `home` (what the test started), with their command lines."""
-    found = {}
-    marker = f"DAGSTER_HOME={home}".encode()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if marker in (proc / "environ").read_bytes().split(b"\0"):
-                found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-    return found
-
-
 def _processes_of(home: Path) -> list[str]:
-    return list(_pids_of(home).values())
+    return list(processes_with_home(home).values())
 
 
 def _wait_until(predicate, seconds: float) -> bool:
@@ -69,11 +56,8 @@ def _serving(port: int) -> bool:
 
 
 @pytest.fixture
-def dagster_home(tmp_path, project_root) -> Path:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(project_root / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    return home
+def dagster_home(queued_dagster_home) -> Path:
+    return queued_dagster_home
 
 
 def _background_job() -> None:
@@ -112,7 +96,7 @@ def _stopped_cleanly(process: subprocess.Popen, home: Path, log: Path) -> None:
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-        for pid in _pids_of(home):  # what this test started, found by its own DAGSTER_HOME
+        for pid in processes_with_home(home):  # what this test started, found by its own DAGSTER_HOME
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 

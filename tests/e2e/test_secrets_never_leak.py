@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -100,10 +99,8 @@ def _notify(home: Path, receiver: WebhookReceiver, env_specs, monkeypatch) -> No
             sensor(context)
 
 
-def test_no_secret_anywhere(project_root, env_specs, tmp_path, monkeypatch):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(project_root / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+def test_no_secret_anywhere(project_root, env_specs, queued_dagster_home, monkeypatch):
+    home = queued_dagster_home
     output = "".join(_launch(job, args, dsn, home, project_root) for job, args, dsn in RUNS)
     with WebhookReceiver() as receiver:
         _notify(home, receiver, env_specs, monkeypatch)

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from ..bundles.model import load_documents
 from .clock import wall_clock
 from .engine import DeployOptions
-from .foreign import foreign_additions, removal_patch
+from .errors import ApiError
+from .foreign import ForeignField, foreign_additions, removal_patch
 from .identity import check_cluster, cluster_identity
 from .inventory import labelled, ref
 from .lease import EnvironmentLease
@@ -78,13 +79,8 @@ def execute_heal(
                 or kube.resource(body["apiVersion"], body["kind"]) is None
             ):
                 continue
-            live = kube.get(body["apiVersion"], body["kind"], meta["name"], meta.get("namespace", ""))
-            additions = foreign_additions(body, live) if live else []
-            if live is not None and additions:
-                kube.json_patch(
-                    body["apiVersion"], body["kind"], meta["name"], meta.get("namespace", ""),
-                    removal_patch(live, additions),
-                )  # fmt: skip
+            additions = _remove_foreign_fields(kube, body)
+            if additions:
                 removed[ref(body)] = [f"{a.display} (added by {a.manager})" for a in additions]
                 log(f"removed from {ref(body)}: {', '.join(removed[ref(body)])}")
         result, release = execute_release(
@@ -93,3 +89,28 @@ def execute_heal(
     finally:
         lease.release()
     return HealResult(target, result, release, removed)
+
+
+# The removal patch tests the resourceVersion it was computed from (list indexes shift when the
+# object changes); a controller's status write in between fails that test: read again and retry.
+REMOVAL_ATTEMPTS = 4
+
+
+def _remove_foreign_fields(kube: Kube, body: dict) -> list[ForeignField]:
+    """Remove what other managers added to the live object of `body`; the fields removed."""
+    meta = body["metadata"]
+    namespace = meta.get("namespace", "")
+    for attempt in range(REMOVAL_ATTEMPTS):
+        live = kube.get(body["apiVersion"], body["kind"], meta["name"], namespace)
+        additions = foreign_additions(body, live) if live is not None else []
+        if live is None or not additions:
+            return []
+        try:
+            kube.json_patch(
+                body["apiVersion"], body["kind"], meta["name"], namespace, removal_patch(live, additions)
+            )
+            return additions
+        except ApiError as exc:
+            if exc.status not in (400, 409, 422) or attempt == REMOVAL_ATTEMPTS - 1:
+                raise
+    return []
